@@ -1,0 +1,51 @@
+"""thinjail: VNET + NullFS thin jails on FreeBSD as a doit task graph.
+
+Run `doit` (all jails), `doit jail:<name>` (one jail), `doit list` (the graph).
+Pass `config=<file>` to use another config than config.yaml beside this file, and
+`dry_run=1` to print the commands that would change something instead of running them.
+"""
+
+import sys
+from pathlib import Path
+
+from doit import get_var
+
+from tasks.context import load_context
+from tasks.errors import ConfigError
+from tasks.graph import bind, host, jails, release
+
+CONFIG = Path(get_var("config", str(Path(__file__).with_name("config.yaml"))))
+DRY_RUN = get_var("dry_run", "0").lower() in ("1", "yes", "true")
+
+try:
+    CONTEXT = load_context(CONFIG, dry_run=DRY_RUN)
+except ConfigError as error:
+    # Bad input stops here, before any command has run.
+    sys.exit(f"thinjail: {error}")
+
+DOIT_CONFIG = {
+    "default_tasks": ["jail"],
+    # A dry-run keeps its own state, so it never marks anything as done for a real run.
+    "dep_file": str(CONTEXT.state_dir / ("doit-dry-run.db" if DRY_RUN else "doit.db")),
+    "backend": "json",
+    "verbosity": 2,
+}
+
+# Host stage
+task_host = bind(host.task_host, CONTEXT)
+# Release stage: fetch -> extract -> tzdns -> update -> skeleton -> certs -> snapshot
+task_fetch = bind(release.task_fetch, CONTEXT)
+task_extract = bind(release.task_extract, CONTEXT)
+task_tzdns = bind(release.task_tzdns, CONTEXT)
+task_update = bind(release.task_update, CONTEXT)
+task_skeleton = bind(release.task_skeleton, CONTEXT)
+task_certs = bind(release.task_certs, CONTEXT)
+task_snapshot = bind(release.task_snapshot, CONTEXT)
+# Jail stage, per jail: clone -> fstab -> conf -> rc -> start
+task_jail_conf = bind(jails.task_jail_conf, CONTEXT)
+task_clone = bind(jails.task_clone, CONTEXT)
+task_fstab = bind(jails.task_fstab, CONTEXT)
+task_conf = bind(jails.task_conf, CONTEXT)
+task_rc = bind(jails.task_rc, CONTEXT)
+task_start = bind(jails.task_start, CONTEXT)
+task_jail = bind(jails.task_jail, CONTEXT)

@@ -1,0 +1,345 @@
+"""config.yaml loaded into typed objects and validated before any command runs.
+
+Every problem is reported on one line that names the key and the fix; all problems are
+collected first, so the user fixes a config in one round.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tasks.errors import ConfigError
+
+# <mirror>/<machine>/<machine_arch>/<release>/: the directory layout of FreeBSD's mirrors.
+MIRROR_ARCH_DIRS = {
+    "amd64": "amd64/amd64",
+    "i386": "i386/i386",
+    "arm64": "arm64/aarch64",
+    "aarch64": "arm64/aarch64",
+    "riscv64": "riscv/riscv64",
+    "powerpc64": "powerpc/powerpc64",
+    "powerpc64le": "powerpc/powerpc64le",
+}
+IFNAMSIZ = 15  # longest interface name FreeBSD accepts (IFNAMSIZ 16 with the NUL)
+DEFAULT_MIRROR = "https://download.freebsd.org/ftp/releases"
+
+RELEASE_RE = re.compile(r"^[0-9]{1,3}\.[0-9]{1,3}-(RELEASE|RC[0-9]+|BETA[0-9]+|ALPHA[0-9]+)$")
+PATCH_RE = re.compile(r"^(latest|p[0-9]{1,4})$")
+ZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
+# ZFS component names allow more, but these characters are safe in a shell, jail.conf and fstab.
+ZFS_COMPONENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+# A jail name is a jail.conf block name, a ZFS component, a hostname and a shell word:
+# no '.' (a child jail), no '/', and not all digits (jail.conf would read it as a jid).
+JAIL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
+
+TOP_KEYS = {"release", "arch", "mirror", "patch", "timezone", "resolv_conf", "zfs", "paths",
+            "network", "jails"}
+REQUIRED_TOP = ("release", "zfs", "network", "jails")
+JAIL_KEYS = {"id", "ip", "allow_mount"}
+NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway"}
+PATH_DEFAULTS = {
+    "jail_conf": "/etc/jail.conf",
+    "jail_conf_d": "/etc/jail.conf.d",
+    "rc_conf": "/etc/rc.conf",
+}
+
+
+@dataclass(frozen=True)
+class Jail:
+    name: str
+    id: int
+    ip: ipaddress.IPv4Interface
+    allow_mount: bool = False
+
+    @property
+    def epair(self) -> str:
+        """Base name of the jail's epair; the host keeps `<epair>a`, the jail gets `<epair>b`."""
+        return f"epair{self.id}"
+
+
+@dataclass(frozen=True)
+class Network:
+    bridge: str
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    uplink: str | None = None
+
+
+@dataclass(frozen=True)
+class Paths:
+    jail_conf: Path
+    jail_conf_d: Path
+    rc_conf: Path
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    release: str
+    arch: str
+    mirror: str
+    patch: str
+    timezone: str
+    resolv_conf: Path
+    zfs_root: str
+    paths: Paths
+    network: Network
+    jails: tuple[Jail, ...] = field(default=())
+
+    @property
+    def mirror_dir(self) -> str:
+        """URL of the release's directory on the mirror (holds base.txz and MANIFEST)."""
+        return f"{self.mirror.rstrip('/')}/{MIRROR_ARCH_DIRS[self.arch]}/{self.release}"
+
+    def jail(self, name: str) -> Jail:
+        for jail in self.jails:
+            if jail.name == name:
+                return jail
+        raise KeyError(name)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently,
+    which would merge two jails of the same name without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int) and key in seen:
+                raise ConfigError(
+                    [f"line {key_node.start_mark.line + 1}: key {key!r} appears twice: "
+                     "keep one"])
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate config.yaml; raise ConfigError listing every problem."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"cannot read config {path}: {exc.strerror}"]) from exc
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path} is not valid YAML: {exc}".replace("\n", " ")]) from exc
+    except ConfigError as exc:
+        raise ConfigError([f"{path}: {p}" for p in exc.problems]) from exc
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, source: Path) -> Config:
+    """Validate already-parsed YAML data; raise ConfigError listing every problem."""
+    v = _Validator()
+    config = v.config(data, source)
+    if v.problems or config is None:
+        raise ConfigError([f"{source}: {p}" for p in v.problems])
+    return config
+
+
+class _Validator:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def bad(self, key: str, message: str) -> None:
+        self.problems.append(f"{key}: {message}")
+
+    def mapping(self, value: Any, key: str, allowed: set[str]) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.bad(key, f"must be a mapping, got {type(value).__name__}")
+            return {}
+        for unknown in sorted(set(map(str, value)) - allowed):
+            self.bad(f"{key}.{unknown}" if key else unknown,
+                     f"unknown key: remove it (known keys: {', '.join(sorted(allowed))})")
+        return value
+
+    def string(self, data: dict, key: str, prefix: str, pattern: re.Pattern[str],
+               fix: str, default: str | None = None) -> str:
+        value = data.get(key, default)
+        full = f"{prefix}{key}"
+        if value is None:
+            self.bad(full, f"missing: {fix}")
+            return ""
+        if not isinstance(value, str) or not pattern.match(value):
+            self.bad(full, f"{value!r} is not valid: {fix}")
+            return ""
+        return value
+
+    def config(self, data: Any, source: Path) -> Config | None:
+        if not isinstance(data, dict):
+            self.bad("config", "must be a YAML mapping of keys such as release, zfs, jails")
+            return None
+        self.mapping(data, "", TOP_KEYS)
+        for key in REQUIRED_TOP:
+            if key not in data:
+                self.bad(key, "missing: see config.yaml in the repository for an example")
+        release = self.string(data, "release", "", RELEASE_RE,
+                              "use a FreeBSD release name such as 14.3-RELEASE")
+        arch = data.get("arch", "amd64")
+        if arch not in MIRROR_ARCH_DIRS:
+            self.bad("arch", f"{arch!r} is not known: use one of {', '.join(MIRROR_ARCH_DIRS)}")
+        mirror = data.get("mirror", DEFAULT_MIRROR)
+        if not isinstance(mirror, str) or not re.match(r"^(https?|file)://[^\s'\"]+$", mirror):
+            self.bad("mirror", f"{mirror!r} is not an http(s):// or file:// URL")
+        patch = self.string(data, "patch", "", PATCH_RE,
+                            "use 'latest' or a patch level such as p3", "latest")
+        timezone = data.get("timezone", "host")
+        if not isinstance(timezone, str) or (timezone != "host" and (
+                not ZONE_RE.match(timezone) or ".." in timezone)):
+            self.bad("timezone", f"{timezone!r} is not valid: use 'host' or a zone name "
+                     "such as Asia/Shanghai")
+        resolv_conf = self.path(data.get("resolv_conf", "/etc/resolv.conf"), "resolv_conf")
+        zfs_root = self.zfs_root(self.mapping(data.get("zfs"), "zfs", {"root"}))
+        paths = self.paths(self.mapping(data.get("paths"), "paths", set(PATH_DEFAULTS)))
+        network = self.network(self.mapping(data.get("network"), "network", NETWORK_KEYS))
+        jails = self.jails(data.get("jails"), network)
+        if self.problems or network is None:
+            return None
+        return Config(source=source.resolve(), release=release, arch=arch, mirror=mirror,
+                      patch=patch, timezone=timezone, resolv_conf=resolv_conf,
+                      zfs_root=zfs_root, paths=paths, network=network, jails=jails)
+
+    def path(self, value: Any, key: str) -> Path:
+        if not isinstance(value, str) or not SAFE_PATH_RE.match(value) or "/../" in value:
+            self.bad(key, f"{value!r} must be an absolute path of letters, digits and ._+-/")
+            return Path("/")
+        return Path(value)
+
+    def zfs_root(self, data: dict) -> str:
+        root = data.get("root")
+        if root is None:
+            self.bad("zfs.root", "missing: name the parent dataset, e.g. zdata/jails")
+            return ""
+        parts = root.split("/") if isinstance(root, str) else [""]
+        if not all(ZFS_COMPONENT_RE.match(p) for p in parts):
+            self.bad("zfs.root", f"{root!r} is not a safe dataset name: use pool/dataset "
+                     "with letters, digits and _.:- in each component")
+            return ""
+        return root
+
+    def paths(self, data: dict) -> Paths:
+        values = {key: self.path(data.get(key, default), f"paths.{key}")
+                  for key, default in PATH_DEFAULTS.items()}
+        return Paths(**values)
+
+    def ifname(self, data: dict, key: str, required: bool) -> str | None:
+        value = data.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not IFNAME_RE.match(value) or len(value) > IFNAMSIZ:
+            self.bad(f"network.{key}", f"{value!r} is not an interface name: letters, digits "
+                     f"and _, starting with a letter, at most {IFNAMSIZ} characters")
+            return None
+        return value
+
+    def network(self, data: dict) -> Network | None:
+        bridge = self.ifname(data, "bridge", required=True)
+        uplink = self.ifname(data, "uplink", required=False)
+        try:
+            subnet = ipaddress.IPv4Network(str(data.get("subnet")), strict=True)
+        except ValueError:
+            self.bad("network.subnet", f"{data.get('subnet')!r} is not an IPv4 network "
+                     "such as 192.168.7.0/24 (host bits zero)")
+            return None
+        try:
+            gateway = ipaddress.IPv4Address(str(data.get("gateway")))
+        except ValueError:
+            self.bad("network.gateway", f"{data.get('gateway')!r} is not an IPv4 address")
+            return None
+        if gateway not in subnet or gateway in (subnet.network_address,
+                                                subnet.broadcast_address):
+            self.bad("network.gateway", f"{gateway} is not a host address in {subnet}: "
+                     "use the router's address on that subnet")
+        if bridge is None:
+            return None
+        return Network(bridge=bridge, subnet=subnet, gateway=gateway, uplink=uplink)
+
+    def jails(self, data: Any, network: Network | None) -> tuple[Jail, ...]:
+        if data is None:
+            return ()
+        if not isinstance(data, dict):
+            self.bad("jails", "must be a mapping of jail name to {id: N}")
+            return ()
+        jails = []
+        for name, spec in data.items():
+            jail = self.jail(name, spec, network)
+            if jail is not None:
+                jails.append(jail)
+        self.unique(jails, "id", lambda j: j.id, "give each jail its own id")
+        self.unique(jails, "ip", lambda j: j.ip.ip, "give each jail its own address")
+        return tuple(jails)
+
+    def unique(self, jails: list[Jail], key: str, value: Any, fix: str) -> None:
+        owner: dict[Any, str] = {}
+        for jail in jails:
+            v = value(jail)
+            if v in owner:
+                self.bad(f"jails.{jail.name}.{key}",
+                         f"{v} is already used by jail {owner[v]}: {fix}")
+            else:
+                owner[v] = jail.name
+
+    def jail(self, name: Any, spec: Any, network: Network | None) -> Jail | None:
+        key = f"jails.{name}"
+        if not isinstance(name, str) or not JAIL_NAME_RE.match(name) or name.isdigit():
+            self.bad(key, f"jail name {name!r} is unsafe: use letters, digits, '-' and '_' "
+                     "(no '.', not all digits, at most 63 characters)")
+            return None
+        spec = self.mapping(spec, key, JAIL_KEYS)
+        if "id" not in spec:
+            self.bad(f"{key}.id", "missing: give the jail a number, e.g. {id: 111}")
+            return None
+        jid = spec["id"]
+        if isinstance(jid, bool) or not isinstance(jid, int) or jid < 1:
+            self.bad(f"{key}.id", f"{jid!r} is not a positive integer")
+            return None
+        epair = f"epair{jid}a"
+        if len(epair) > IFNAMSIZ:
+            self.bad(f"{key}.id", f"epair name {epair} is {len(epair)} characters, over "
+                     f"FreeBSD's limit of {IFNAMSIZ}: use an id of at most 9 digits")
+            return None
+        allow_mount = spec.get("allow_mount", False)
+        if not isinstance(allow_mount, bool):
+            self.bad(f"{key}.allow_mount", f"{allow_mount!r} must be true or false")
+        if network is None:
+            return None
+        ip = self.jail_ip(key, jid, spec.get("ip"), network)
+        if ip is None:
+            return None
+        return Jail(name=name, id=jid, ip=ip, allow_mount=allow_mount is True)
+
+    def jail_ip(self, key: str, jid: int, value: Any,
+                network: Network) -> ipaddress.IPv4Interface | None:
+        subnet = network.subnet
+        if value is None:
+            if jid >= subnet.num_addresses - 1:
+                self.bad(f"{key}.ip", f"id {jid} is no host number in {subnet}: "
+                         "set ip explicitly or pick a smaller id")
+                return None
+            return ipaddress.IPv4Interface(f"{subnet.network_address + jid}/{subnet.prefixlen}")
+        try:
+            text = str(value) if "/" in str(value) else f"{value}/{subnet.prefixlen}"
+            ip = ipaddress.IPv4Interface(text)
+        except ValueError:
+            self.bad(f"{key}.ip", f"{value!r} is not an IPv4 address such as "
+                     f"{subnet.network_address + 2}/{subnet.prefixlen}")
+            return None
+        if ip.network != subnet or ip.ip in (subnet.network_address, subnet.broadcast_address):
+            self.bad(f"{key}.ip", f"{value} is outside {subnet}: use a host address of "
+                     "network.subnet with the same prefix length")
+            return None
+        if ip.ip == network.gateway:
+            self.bad(f"{key}.ip", f"{ip.ip} is the gateway's address: pick another")
+            return None
+        return ip

@@ -1,0 +1,43 @@
+"""The objects one thinjail run shares: config, command runner, ZFS state, running jails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.config import Config, load_config
+from tasks.runner import Runner
+from tasks.steps.start import RunningJails
+from tasks.zfs import Zfs
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def state_dir_for(config_path: Path) -> Path:
+    """doit's state and the command log belong to the config, not to the checkout."""
+    return config_path.resolve().parent / f".{config_path.stem}.thinjail"
+
+
+@dataclass
+class Context:
+    config: Config
+    runner: Runner
+    zfs: Zfs
+    running: RunningJails
+    state_dir: Path
+    templates_dir: Path = TEMPLATES_DIR
+
+    @property
+    def root_mountpoint(self) -> Path:
+        return self.zfs.mountpoint(self.config.zfs_root)
+
+
+def load_context(config_path: Path, dry_run: bool = False) -> Context:
+    """Validate the config (before any command runs), then set up the run's objects."""
+    config = load_config(config_path)
+    state_dir = state_dir_for(config_path)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    runner = Runner(log_path=state_dir / "commands.log", dry_run=dry_run)
+    zfs = Zfs(runner, config.zfs_root, state_dir / "zfs.generation")
+    return Context(config=config, runner=runner, zfs=zfs, running=RunningJails(runner),
+                   state_dir=state_dir)

@@ -1,0 +1,48 @@
+"""The task graph: which step runs when, and what it depends on. One module per stage; the
+steps themselves live in tasks/steps/ and know nothing of doit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from tasks.context import Context
+from tasks.errors import ThinjailError
+
+TaskGenerator = Callable[[Context], Any]
+
+
+def run_step(dry_run: bool, doc: str, function: Callable[..., object],
+             *args: object) -> TaskFailed | None:
+    """doit action wrapper. A dry-run prints what the step would do instead of doing it; a
+    ThinjailError becomes a one-message task failure, not a traceback."""
+    if dry_run:
+        print(f"[dry-run] would {doc}")
+        return None
+    try:
+        function(*args)
+    except ThinjailError as exc:
+        return TaskFailed(str(exc))
+    return None
+
+
+def step(ctx: Context, doc: str, function: Callable[..., object], *args: object,
+         **fields: Any) -> dict[str, Any]:
+    """A task dict whose one action runs a step function with explicit arguments (module-level
+    function and picklable arguments, so `doit -n` can run it in another process)."""
+    return {"doc": doc, "actions": [(run_step, [ctx.runner.dry_run, doc, function, *args])],
+            **fields}
+
+
+def bind(generator: TaskGenerator, context: Context) -> Callable[[], Any]:
+    """A doit `task_*` function for a generator that takes the run's context; keeps the
+    generator's docstring, which `doit list` shows."""
+
+    def task() -> Any:
+        return generator(context)
+
+    task.__doc__ = generator.__doc__
+    task.__name__ = generator.__name__
+    return task

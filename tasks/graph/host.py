@@ -1,0 +1,26 @@
+"""Host stage: what the jail host needs once, before any template or jail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tasks.checks import DatasetsExist, RcSettings
+from tasks.context import Context
+from tasks.graph import step
+from tasks.plan import parent_datasets
+from tasks.steps.datasets import create_datasets
+from tasks.steps.rcconf import HOST_SETTINGS, set_rc_vars
+
+
+def task_host(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Prepare the host: parent datasets, jail settings in rc.conf."""
+    names = parent_datasets(ctx.config)
+    yield step(ctx, f"create the parent datasets {', '.join(names)}",
+               create_datasets, ctx.zfs, names,
+               name="datasets", uptodate=[DatasetsExist(ctx.zfs, names)])
+    rc_conf = ctx.config.paths.rc_conf
+    settings = " ".join(f"{k}={v}" for k, v in HOST_SETTINGS.items())
+    yield step(ctx, f"set {settings} in {rc_conf}",
+               set_rc_vars, ctx.runner, rc_conf, HOST_SETTINGS, "host",
+               name="rc", uptodate=[RcSettings(rc_conf, HOST_SETTINGS)])

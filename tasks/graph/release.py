@@ -1,0 +1,111 @@
+"""Release stage, once per release: fetch -> extract -> tzdns -> update -> skeleton -> certs
+-> snapshot. Each step is current when its dataset carries the stamp it would write now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tasks.checks import DatasetsExist, FilesInDataset, StampIs
+from tasks.context import Context
+from tasks.graph import step
+from tasks.plan import ReleasePlan
+from tasks.steps.certs import repair_links
+from tasks.steps.datasets import snapshot_skeleton
+from tasks.steps.extract import extract_base
+from tasks.steps.fetch import fetch_release
+from tasks.steps.skeleton import split_skeleton
+from tasks.steps.tzdns import copy_tz_dns
+from tasks.steps.update import update_base
+
+
+def releases(ctx: Context) -> list[ReleasePlan]:
+    return [ReleasePlan(ctx.config, ctx.config.release)]
+
+
+def _media(ctx: Context) -> str:
+    return f"{ctx.config.zfs_root}/media"
+
+
+def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Download base.txz and MANIFEST of the release; the archive counts only once its
+    sha256 matches the MANIFEST."""
+    for plan in releases(ctx):
+        files = (plan.archive_name, plan.manifest_name)
+        yield step(ctx, f"download {ctx.config.mirror_dir}/base.txz into {_media(ctx)}",
+                   _fetch, ctx, plan,
+                   name=plan.release, task_dep=["host:datasets"],
+                   uptodate=[FilesInDataset(ctx.zfs, _media(ctx), files)])
+
+
+def _fetch(ctx: Context, plan: ReleasePlan) -> None:
+    fetch_release(ctx.config.mirror_dir, ctx.zfs.mountpoint(_media(ctx)), plan.archive_name,
+                  plan.manifest_name)
+
+
+def task_extract(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Unpack the verified base.txz into the release's base dataset with bsdtar."""
+    for plan in releases(ctx):
+        yield step(ctx, f"extract {plan.archive_name} into {plan.base}", _extract, ctx, plan,
+                   name=plan.release, task_dep=[f"fetch:{plan.release}"],
+                   uptodate=[StampIs(ctx.zfs, plan.base, "extract", plan.extract_stamp)])
+
+
+def _extract(ctx: Context, plan: ReleasePlan) -> None:
+    media = ctx.zfs.mountpoint(_media(ctx))
+    extract_base(ctx.runner, ctx.zfs, plan.base, media / plan.archive_name,
+                 media / plan.manifest_name, plan.extract_stamp)
+
+
+def task_tzdns(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Copy the time zone and resolv.conf into the template's etc."""
+    cfg = ctx.config
+    for plan in releases(ctx):
+        stamp = plan.tzdns_stamp()
+        yield step(ctx, f"set time zone {cfg.timezone} and copy {cfg.resolv_conf} into the "
+                   f"{plan.release} template", copy_tz_dns, ctx.zfs, plan.base, plan.skeleton,
+                   cfg.timezone, cfg.resolv_conf, stamp,
+                   name=plan.release, task_dep=[f"extract:{plan.release}"],
+                   uptodate=[StampIs(ctx.zfs, plan.base, "tzdns", stamp)])
+
+
+def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Patch the base with freebsd-update and record its patch level."""
+    for plan in releases(ctx):
+        yield step(ctx, f"freebsd-update {plan.base} to patch level {ctx.config.patch}",
+                   update_base, ctx.runner, ctx.zfs, plan.base, plan.skeleton, plan.release,
+                   ctx.config.patch, plan.update_stamp,
+                   name=plan.release, task_dep=[f"tzdns:{plan.release}"],
+                   uptodate=[StampIs(ctx.zfs, plan.base, "update", plan.update_stamp)])
+
+
+def task_skeleton(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Move etc, root, tmp, var, usr/local into the skeleton dataset; link them from the base."""
+    for plan in releases(ctx):
+        yield step(ctx, f"split {plan.skeleton} off {plan.base}",
+                   split_skeleton, ctx.runner, ctx.zfs, plan.base, plan.skeleton,
+                   plan.skeleton_stamp,
+                   name=plan.release,
+                   # The first patch update also patches etc and var: it runs before the split.
+                   task_dep=[f"update:{plan.release}"],
+                   uptodate=[StampIs(ctx.zfs, plan.base, "skeleton", plan.skeleton_stamp),
+                             StampIs(ctx.zfs, plan.skeleton, "skeleton", plan.skeleton_stamp)])
+
+
+def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Repair the relative links (etc/ssl/certs) that the skeleton split broke."""
+    for plan in releases(ctx):
+        yield step(ctx, f"repair moved symlinks in {plan.skeleton}",
+                   repair_links, ctx.zfs, plan.skeleton, plan.certs_stamp,
+                   name=plan.release, task_dep=[f"skeleton:{plan.release}"],
+                   uptodate=[StampIs(ctx.zfs, plan.skeleton, "certs", plan.certs_stamp)])
+
+
+def task_snapshot(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Snapshot the finished skeleton under a content-named snapshot; new jails clone it."""
+    for plan in releases(ctx):
+        snapshot = plan.snapshot()
+        yield step(ctx, f"snapshot {snapshot}", snapshot_skeleton, ctx.zfs, snapshot,
+                   name=plan.release,
+                   task_dep=[f"certs:{plan.release}", f"tzdns:{plan.release}"],
+                   uptodate=[DatasetsExist(ctx.zfs, (snapshot,))])

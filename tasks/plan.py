@@ -1,0 +1,127 @@
+"""What the pipeline should produce for a config: dataset names, file paths and step stamps.
+
+A stamp is a short digest of everything a step's result depends on; the step writes it to its
+dataset last, and the step is current exactly when the dataset carries the stamp computed here.
+Every stamp is computed from the config alone, so `doit list --status` can tell what is stale
+without running anything but the one ZFS listing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.config import Config, Jail
+
+# The writable, per-jail parts of a FreeBSD tree, moved from the base into the skeleton; the
+# optional ones are created empty in the skeleton when base.txz has none. Changing these
+# changes the skeleton stamp.
+SPLIT_DIRS = ("etc", "root", "tmp", "var")
+OPTIONAL_SPLIT_DIRS = ("usr/local", "home")
+# Bumped when a step's implementation changes what it produces.
+STEP_VERSIONS = {"extract": 1, "tzdns": 1, "update": 1, "skeleton": 1, "certs": 1}
+HOST_LOCALTIME = Path("/etc/localtime")
+
+
+def digest(*parts: object) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """Digest of a small host file (localtime, resolv.conf); a missing file digests as such."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except FileNotFoundError:
+        return "missing"
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """Datasets, files and stamps of one release's templates."""
+
+    config: Config
+    release: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.config.zfs_root}/templates/{self.release}-base"
+
+    @property
+    def skeleton(self) -> str:
+        return f"{self.config.zfs_root}/templates/{self.release}-skeleton"
+
+    @property
+    def archive_name(self) -> str:
+        return f"{self.release}-{self.config.arch}-base.txz"
+
+    @property
+    def manifest_name(self) -> str:
+        return f"{self.release}-{self.config.arch}-MANIFEST"
+
+    @property
+    def extract_stamp(self) -> str:
+        return digest("extract", STEP_VERSIONS["extract"], self.release, self.config.arch)
+
+    def tzdns_stamp(self) -> str:
+        zone = self.config.timezone
+        zone_source = file_digest(HOST_LOCALTIME) if zone == "host" else zone
+        return digest("tzdns", STEP_VERSIONS["tzdns"], self.extract_stamp, zone, zone_source,
+                      file_digest(self.config.resolv_conf))
+
+    @property
+    def update_stamp(self) -> str:
+        return digest("update", STEP_VERSIONS["update"], self.extract_stamp, self.config.patch)
+
+    @property
+    def skeleton_stamp(self) -> str:
+        return digest("skeleton", STEP_VERSIONS["skeleton"], self.extract_stamp, SPLIT_DIRS,
+                      OPTIONAL_SPLIT_DIRS)
+
+    @property
+    def certs_stamp(self) -> str:
+        return digest("certs", STEP_VERSIONS["certs"], self.skeleton_stamp)
+
+    def snapshot(self) -> str:
+        """The skeleton snapshot new jails are cloned from. Its name carries the digest of
+        everything in the skeleton, so a changed skeleton gets a new snapshot and jails
+        cloned from an older one keep it as their origin."""
+        content = digest(self.skeleton_stamp, self.tzdns_stamp(), self.certs_stamp)
+        return f"{self.skeleton}@base-{content[:10]}"
+
+
+@dataclass(frozen=True)
+class JailPlan:
+    """Datasets and host files of one jail. `root_mountpoint` is the parent dataset's."""
+
+    config: Config
+    jail: Jail
+    root_mountpoint: Path
+
+    @property
+    def release(self) -> ReleasePlan:
+        return ReleasePlan(self.config, self.config.release)
+
+    @property
+    def container(self) -> str:
+        return f"{self.config.zfs_root}/containers/{self.jail.name}"
+
+    @property
+    def jail_root(self) -> Path:
+        """The jail's `path`: a plain directory where the base is nullfs-mounted."""
+        return self.root_mountpoint / f"{self.jail.name}-nullfs-base"
+
+    @property
+    def fstab(self) -> Path:
+        return self.root_mountpoint / f"{self.jail.name}-nullfs-base.fstab"
+
+    @property
+    def conf(self) -> Path:
+        return self.config.paths.jail_conf_d / f"{self.jail.name}.conf"
+
+
+def parent_datasets(config: Config) -> tuple[str, ...]:
+    root = config.zfs_root
+    return (root, f"{root}/media", f"{root}/templates", f"{root}/containers")

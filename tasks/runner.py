@@ -1,0 +1,105 @@
+"""The one way thinjail runs external commands.
+
+Every command is logged (JSON lines: step, argv, exit code, seconds) so an admin can see what a
+run did; a dry-run prints the commands that would change something instead of running them;
+commands missing on this host fail with a message naming the step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.errors import CommandError
+
+log = logging.getLogger("thinjail")
+
+# Commands that exist only on a FreeBSD host; a missing one means "run this on FreeBSD".
+FREEBSD_ONLY = frozenset({"jail", "jls", "jexec", "service", "sysrc", "freebsd-update",
+                          "ifconfig", "route", "chflags"})
+
+
+def describe(argv: Sequence[str]) -> str:
+    return shlex.join(argv)
+
+
+@dataclass
+class Runner:
+    log_path: Path | None = None
+    dry_run: bool = False
+
+    def run(self, argv: Sequence[str], *, step: str, changes: bool = True,
+            env: Mapping[str, str] | None = None, ok_codes: Sequence[int] = (0,),
+            ) -> subprocess.CompletedProcess[str]:
+        """Run argv and return the finished process; raise CommandError on a missing command
+        or an exit code outside ok_codes. In a dry-run, commands that change state
+        (changes=True) are printed, not run."""
+        return self.pipeline([argv], step=step, changes=changes, env=env, ok_codes=ok_codes)
+
+    def pipeline(self, commands: Sequence[Sequence[str]], *, step: str, changes: bool = True,
+                 env: Mapping[str, str] | None = None, ok_codes: Sequence[int] = (0,),
+                 ) -> subprocess.CompletedProcess[str]:
+        """Run `a | b | ...`; fails when any stage fails. The result carries the last stage's
+        stdout and every stage's stderr."""
+        for argv in commands:
+            self._require(argv[0], step)
+        text = " | ".join(describe(argv) for argv in commands)
+        if self.dry_run and changes:
+            print(f"[dry-run] {step}: {text}")
+            self._log(step, commands, None, 0.0)
+            return subprocess.CompletedProcess(list(commands[-1]), 0, "", "")
+        log.info("%s: %s", step, text)
+        full_env = {**os.environ, **env} if env else None
+        start = time.monotonic()
+        procs: list[subprocess.Popen[bytes]] = []
+        stdin = subprocess.DEVNULL
+        for i, argv in enumerate(commands):
+            last = i == len(commands) - 1
+            proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE if last else subprocess.DEVNULL,
+                                    env=full_env)
+            if procs and procs[-1].stdout is not None:
+                procs[-1].stdout.close()  # so the writer gets SIGPIPE if the reader dies
+            procs.append(proc)
+            stdin = proc.stdout  # type: ignore[assignment]
+        out, err = procs[-1].communicate()
+        codes = [p.wait() for p in procs]
+        seconds = time.monotonic() - start
+        self._log(step, commands, codes, seconds)
+        rc = next((c for c in codes if c != 0), 0) if len(codes) > 1 else codes[0]
+        result = subprocess.CompletedProcess(list(commands[-1]), rc, out.decode(errors="replace"),
+                                             err.decode(errors="replace"))
+        if rc not in ok_codes:
+            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
+            raise CommandError(f"{step}: `{text}` failed with exit code {rc}"
+                               + (": " + " / ".join(detail) if detail else ""))
+        return result
+
+    def _require(self, command: str, step: str) -> None:
+        if shutil.which(command) is not None:
+            return
+        if command in FREEBSD_ONLY:
+            raise CommandError(f"{step}: needs `{command}`, a FreeBSD command that this host "
+                               "does not have: run this step on the FreeBSD jail host")
+        raise CommandError(f"{step}: needs `{command}`, which is not installed (see README.md "
+                           "for the packages thinjail needs)")
+
+    def _log(self, step: str, commands: Sequence[Sequence[str]], codes: list[int] | None,
+             seconds: float) -> None:
+        if self.log_path is None:
+            return
+        # A pipeline is logged as one argv with "|" between its stages.
+        argv = [word for i, cmd in enumerate(commands) for word in (["|"] if i else []) + [*cmd]]
+        rc = None if codes is None else max(codes)
+        entry = {"time": round(time.time(), 3), "step": step, "argv": argv, "rc": rc,
+                 "seconds": round(seconds, 4), "dry_run": codes is None}
+        with self.log_path.open("a") as f:
+            f.write(json.dumps(entry) + "\n")

@@ -1,0 +1,65 @@
+"""certs: make every symlink the skeleton split moved resolve as it did before the move.
+
+Inside a jail the base is `/` and the skeleton is mounted at `/skeleton`, with /etc, /var ...
+in the base being links into it. A relative link such as etc/ssl/certs/x.pem ->
+../../../usr/share/certs/trusted/x.pem now starts from /skeleton/etc/ssl/certs and misses.
+Each moved relative link is checked: if it now reaches another place than before the move,
+it is rewritten to reach the old place again. Absolute links, hard links and regular files
+(other certctl styles) are left alone; the repair is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+
+from tasks.plan import OPTIONAL_SPLIT_DIRS, SPLIT_DIRS
+from tasks.steps.skeleton import MOUNT_DIR
+from tasks.zfs import Zfs
+
+STEP = "certs"
+MOVED = (*SPLIT_DIRS, *OPTIONAL_SPLIT_DIRS)
+
+
+def jail_view(path: str) -> str:
+    """A jail path with the base's links into /skeleton followed: two paths name the same
+    file in the jail exactly when their views are equal."""
+    for top in MOVED:
+        if path == f"/{top}" or path.startswith(f"/{top}/"):
+            return f"/{MOUNT_DIR}{path}"
+    return path
+
+
+def repaired_target(relative: str, target: str) -> str | None:
+    """The new target for a link at skeleton/<relative>, or None when it needs no change."""
+    if target.startswith("/"):
+        return None
+    directory = posixpath.dirname(relative)
+    before = posixpath.normpath(posixpath.join("/", directory, target))
+    after_dir = posixpath.join("/", MOUNT_DIR, directory)
+    after = posixpath.normpath(posixpath.join(after_dir, target))
+    if jail_view(before) == jail_view(after):
+        return None
+    return posixpath.relpath(before, after_dir)
+
+
+def repair_links(zfs: Zfs, skeleton: str, stamp: str) -> int:
+    """Repair the skeleton's moved links; return how many were rewritten."""
+    root = zfs.mountpoint(skeleton)
+    repaired = 0
+    for top in MOVED:
+        for dirpath, dirnames, filenames in os.walk(root / top):
+            for name in (*filenames, *dirnames):
+                link = Path(dirpath, name)
+                if not link.is_symlink():
+                    continue
+                new = repaired_target(str(link.relative_to(root)), os.readlink(link))
+                if new is not None:
+                    tmp = link.with_name(f".{name}.thinjail-tmp")
+                    tmp.unlink(missing_ok=True)
+                    os.symlink(new, tmp)
+                    os.replace(tmp, link)
+                    repaired += 1
+    zfs.set_stamp(skeleton, "certs", stamp, STEP)
+    return repaired

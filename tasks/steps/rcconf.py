@@ -1,0 +1,57 @@
+"""rc.conf settings of the jail host, written with sysrc(8) and read back directly.
+
+Reading parses the file (cheap, no subprocess), so checking "is pg-1 in jail_list" costs no
+command per jail; writing goes through sysrc, which keeps the file's format and comments.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from tasks.runner import Runner
+
+ASSIGNMENT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+HOST_SETTINGS = {"jail_enable": "YES", "jail_parallel_start": "YES"}
+
+
+def read_rc_vars(rc_conf: Path) -> dict[str, str]:
+    """The variables an rc.conf assigns (the last assignment wins, as in sh)."""
+    values: dict[str, str] = {}
+    try:
+        lines = rc_conf.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return values
+    for line in lines:
+        match = ASSIGNMENT_RE.match(line)
+        if match:
+            try:
+                words = shlex.split(match.group(2), comments=True)
+            except ValueError:
+                continue
+            values[match.group(1)] = " ".join(words)
+    return values
+
+
+def missing_settings(rc_conf: Path, wanted: Mapping[str, str]) -> dict[str, str]:
+    current = read_rc_vars(rc_conf)
+    return {k: v for k, v in wanted.items() if current.get(k) != v}
+
+
+def set_rc_vars(runner: Runner, rc_conf: Path, wanted: Mapping[str, str], step: str) -> None:
+    changes = missing_settings(rc_conf, wanted)
+    if changes:
+        runner.run(["sysrc", "-f", str(rc_conf), *(f"{k}={v}" for k, v in changes.items())],
+                   step=step)
+
+
+def jail_list(rc_conf: Path) -> list[str]:
+    return read_rc_vars(rc_conf).get("jail_list", "").split()
+
+
+def add_to_jail_list(runner: Runner, rc_conf: Path, name: str) -> None:
+    """Start the jail at boot: `jail_list+=name` appends it once, after the ones there."""
+    if name not in jail_list(rc_conf):
+        runner.run(["sysrc", "-f", str(rc_conf), f"jail_list+={name}"], step="rc")

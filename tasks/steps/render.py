@@ -1,0 +1,52 @@
+"""Rendering of the host files thinjail owns: jail.conf, jail.conf.d/<name>.conf, fstab.
+
+A file is only ever replaced if it carries thinjail's marker line, so an admin's own
+jail.conf is never overwritten by surprise.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from tasks.errors import ThinjailError
+from tasks.steps.tree import write_atomic
+
+MARKER = "# Managed by thinjail"
+# Paths go unescaped into jail.conf strings and fstab fields: allow only plain characters.
+SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+:-]*$")
+
+
+def _safe_path(value: object) -> str:
+    text = str(value)
+    if not SAFE_PATH_RE.match(text):
+        raise ThinjailError(f"render: path {text!r} has characters that jail.conf or fstab "
+                            "cannot take unquoted: use a mountpoint of letters, digits, ._+:-/")
+    return text
+
+
+def environment(templates_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["safe_path"] = _safe_path
+    return env
+
+
+def render(templates_dir: Path, template: str, **values: Any) -> str:
+    return environment(templates_dir).get_template(template).render(marker=MARKER, **values)
+
+
+def write_managed(path: Path, text: str, step: str) -> None:
+    """Write a file thinjail owns; refuse to replace a file somebody else wrote."""
+    if path.exists():
+        with path.open(errors="replace") as f:
+            first = f.readline()
+        if not first.startswith(MARKER):
+            raise ThinjailError(f"{step}: {path} exists and was not written by thinjail: move "
+                                "it away (or point `paths` elsewhere) and rerun")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text.encode())

@@ -1,0 +1,80 @@
+"""skeleton: move the writable, per-jail parts of the base into the skeleton dataset and
+leave links in the base that point into the `skeleton/` mount point.
+
+Each directory is copied with bsdtar (keeps flags such as var/empty's `schg`, hard links and
+modes), swapped into place by rename, and only then taken out of the base, by rename first,
+so an interrupted run never leaves a half-removed directory that a rerun would copy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tasks.errors import ThinjailError
+from tasks.plan import OPTIONAL_SPLIT_DIRS, SPLIT_DIRS
+from tasks.runner import Runner
+from tasks.steps.tree import remove_tree
+from tasks.zfs import Zfs
+
+STEP = "skeleton"
+MOUNT_DIR = "skeleton"  # the directory in the base where the jail's clone is mounted
+TRASH_SUFFIX = ".thinjail-old"
+STAGE_SUFFIX = ".thinjail-new"
+
+
+def link_target(relative: str) -> str:
+    """What base/<relative> points to: `skeleton/etc`, `../skeleton/usr/local`, ..."""
+    return os.path.relpath(f"{MOUNT_DIR}/{relative}", os.path.dirname(relative) or ".")
+
+
+def split_skeleton(runner: Runner, zfs: Zfs, base: str, skeleton: str, stamp: str) -> None:
+    if zfs.exists(skeleton):
+        zfs.clear_stamps(skeleton, ("skeleton", "certs"), STEP)
+    else:
+        zfs.create(skeleton, STEP)
+    zfs.clear_stamps(base, ("skeleton",), STEP)
+    base_root, skeleton_root = zfs.mountpoint(base), zfs.mountpoint(skeleton)
+    for relative in (*SPLIT_DIRS, *OPTIONAL_SPLIT_DIRS):
+        _move_dir(runner, base_root, skeleton_root, relative)
+    (base_root / MOUNT_DIR).mkdir(exist_ok=True)
+    for relative in (*SPLIT_DIRS, *OPTIONAL_SPLIT_DIRS):
+        _link(base_root / relative, link_target(relative))
+    zfs.set_stamp(skeleton, "skeleton", stamp, STEP)
+    zfs.set_stamp(base, "skeleton", stamp, STEP)
+
+
+def _move_dir(runner: Runner, base_root: Path, skeleton_root: Path, relative: str) -> None:
+    source, dest = base_root / relative, skeleton_root / relative
+    trash = source.with_name(source.name + TRASH_SUFFIX)
+    remove_tree(runner, trash, STEP)  # left by an interrupted run, after dest was complete
+    if source.is_dir() and not source.is_symlink():
+        stage = dest.with_name(dest.name + STAGE_SUFFIX)
+        remove_tree(runner, stage, STEP)
+        stage.mkdir(parents=True)
+        runner.pipeline([["bsdtar", "-c", "-f", "-", "-C", str(source), "."],
+                         ["bsdtar", "-x", "-p", "-f", "-", "-C", str(stage)]], step=STEP)
+        old = dest.with_name(dest.name + TRASH_SUFFIX)
+        if dest.exists():
+            os.rename(dest, old)
+        os.rename(stage, dest)
+        remove_tree(runner, old, STEP)
+        os.rename(source, trash)
+        remove_tree(runner, trash, STEP)
+    elif relative in OPTIONAL_SPLIT_DIRS:
+        dest.mkdir(parents=True, exist_ok=True)
+    elif not dest.is_dir():
+        raise ThinjailError(
+            f"{STEP}: {relative} is neither in the base ({base_root}) nor in the skeleton "
+            f"({skeleton_root}): the templates are incomplete; destroy the base dataset "
+            "(it holds no jail data) and rerun to rebuild both")
+
+
+def _link(link: Path, target: str) -> None:
+    if link.is_symlink():
+        if os.readlink(link) == target:
+            return
+        link.unlink()
+    elif link.exists():
+        raise ThinjailError(f"{STEP}: {link} exists and is not a link into {MOUNT_DIR}/")
+    os.symlink(target, link)

@@ -1,0 +1,44 @@
+"""File-tree helpers shared by the steps: the template's view of a path, atomic writes, and
+removal of trees that may carry FreeBSD's immutable flags (var/empty is `schg`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from tasks.runner import Runner
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace path with data in one rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.thinjail-tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def template_path(base_root: Path, skeleton_root: Path, relative: str) -> Path:
+    """Where `relative` (e.g. etc/localtime) lives on the host: in the base until the
+    skeleton split moved its top directory, in the skeleton after."""
+    top = relative.split("/", 1)[0]
+    if (base_root / top).is_symlink():
+        return skeleton_root / relative
+    return base_root / relative
+
+
+def remove_tree(runner: Runner, path: Path, step: str) -> None:
+    """Remove a tree; when immutable flags refuse it, clear them the host's way and retry."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+        return
+    try:
+        shutil.rmtree(path)
+    except PermissionError:
+        if sys.platform.startswith("freebsd"):
+            runner.run(["chflags", "-R", "0", str(path)], step=step)
+        else:
+            runner.run(["chattr", "-R", "-i", str(path)], step=step)
+        shutil.rmtree(path)

@@ -1,0 +1,170 @@
+"""ZFS access: one cached listing per run, stamps as user properties, paths from mountpoints.
+
+The listing is a single `zfs get -r` over the parent dataset. Our own changes invalidate it
+through a generation file, so processes of a parallel doit run (`-n`) see each other's changes.
+Only the subset of zfs(8) that both FreeBSD's OpenZFS and zfs-fuse (pool v23) accept is used.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from tasks.errors import CommandError
+from tasks.runner import Runner
+
+STAMP_PREFIX = "thinjail:"
+# Every user property thinjail writes; listed by name so the one listing fetches them all.
+STAMP_KEYS = ("extract", "tzdns", "update", "skeleton", "certs", "patch")
+NATIVE_PROPS = ("type", "mountpoint", "origin", "used")
+BUSY_RETRY_SECONDS = (0.25, 0.5, 1, 2, 4)
+
+
+@dataclass
+class Dataset:
+    name: str
+    type: str = ""
+    mountpoint: str = "-"
+    origin: str | None = None
+    used: int = 0
+    stamps: dict[str, str] = field(default_factory=dict)
+
+
+class Zfs:
+    """ZFS state under one parent dataset, listed once and cached until we change it."""
+
+    def __init__(self, runner: Runner, root: str, generation_file: Path) -> None:
+        self.runner = runner
+        self.root = root
+        self.generation_file = generation_file
+        self._cache: dict[str, Dataset] | None = None
+        self._cache_generation = ""
+        self._ancestors: dict[str, str] | None = None
+
+    # reading -----------------------------------------------------------------------------
+
+    def datasets(self) -> dict[str, Dataset]:
+        generation = self._generation()
+        if self._cache is None or generation != self._cache_generation:
+            self._cache = self._list()
+            self._cache_generation = generation
+        return self._cache
+
+    def get(self, name: str) -> Dataset | None:
+        return self.datasets().get(name)
+
+    def exists(self, name: str) -> bool:
+        return name in self.datasets()
+
+    def stamp(self, name: str, key: str) -> str | None:
+        ds = self.get(name)
+        return None if ds is None else ds.stamps.get(key)
+
+    def mountpoint(self, name: str) -> Path:
+        """Where the dataset is (or, once created with inherited mountpoint, will be) mounted."""
+        path = PurePosixPath(name)
+        known = self.datasets()
+        for ancestor in [path, *path.parents]:
+            key = str(ancestor)
+            if key == ".":
+                break
+            mountpoint = known[key].mountpoint if key in known else self._ancestor_mounts().get(key)
+            if mountpoint is None:
+                continue
+            if not mountpoint.startswith("/"):
+                raise CommandError(f"zfs: dataset {key} has mountpoint={mountpoint}: thinjail "
+                                   "needs a mounted parent dataset (set a mountpoint)")
+            return Path(mountpoint, path.relative_to(ancestor))
+        raise CommandError(f"zfs: no pool holds {name}: create the pool or fix zfs.root")
+
+    def _list(self) -> dict[str, Dataset]:
+        props = ",".join([*NATIVE_PROPS, *(STAMP_PREFIX + k for k in STAMP_KEYS)])
+        result = self.runner.run(
+            ["zfs", "get", "-H", "-p", "-r", "-o", "name,property,value,source", props,
+             self.root], step="zfs list", changes=False, ok_codes=(0, 1))
+        if result.returncode != 0:
+            if "does not exist" in result.stderr:
+                return {}
+            raise CommandError(f"zfs list: `zfs get ... {self.root}` failed: "
+                               f"{result.stderr.strip()}")
+        found: dict[str, Dataset] = {}
+        for line in result.stdout.splitlines():
+            name, prop, value, source = line.split("\t")
+            ds = found.setdefault(name, Dataset(name))
+            if prop.startswith(STAMP_PREFIX):
+                # Only a stamp set on the dataset itself counts, never an inherited one.
+                if source == "local" and value != "-":
+                    ds.stamps[prop[len(STAMP_PREFIX):]] = value
+            elif prop == "used":
+                ds.used = int(value) if value.isdigit() else 0
+            elif prop == "origin":
+                ds.origin = None if value == "-" else value
+            else:
+                setattr(ds, prop, value)
+        return found
+
+    def _ancestor_mounts(self) -> dict[str, str]:
+        """Mountpoints of the parent dataset's ancestors, asked only while it does not exist."""
+        if self._ancestors is None:
+            parents = [str(p) for p in PurePosixPath(self.root).parents if str(p) != "."]
+            result = self.runner.run(["zfs", "get", "-H", "-o", "name,value", "mountpoint",
+                                      *parents], step="zfs list", changes=False,
+                                     ok_codes=(0, 1)) if parents else None
+            self._ancestors = dict(
+                line.split("\t", 1) for line in (result.stdout.splitlines() if result else []))
+        return self._ancestors
+
+    def _generation(self) -> str:
+        try:
+            return self.generation_file.read_text()
+        except FileNotFoundError:
+            return ""
+
+    # changing ----------------------------------------------------------------------------
+
+    def invalidate(self) -> None:
+        self._cache = None
+        if not self.runner.dry_run:
+            self.generation_file.parent.mkdir(parents=True, exist_ok=True)
+            self.generation_file.write_text(uuid.uuid4().hex)
+
+    def _change(self, argv: list[str], step: str, retry_busy: bool = False) -> None:
+        delays = list(BUSY_RETRY_SECONDS) if retry_busy else []
+        try:
+            while True:
+                try:
+                    self.runner.run(argv, step=step)
+                    return
+                except CommandError as exc:
+                    # "dataset is busy" passes within seconds (zfs-fuse after writes, a jail
+                    # that is still dying on FreeBSD): retry a few times, then give up.
+                    if not delays or "busy" not in str(exc):
+                        raise
+                    time.sleep(delays.pop(0))
+        finally:
+            self.invalidate()
+
+    def create(self, name: str, step: str) -> None:
+        self._change(["zfs", "create", "-p", name], step)
+
+    def snapshot(self, snapshot: str, step: str) -> None:
+        self._change(["zfs", "snapshot", snapshot], step)
+
+    def clone(self, snapshot: str, name: str, step: str) -> None:
+        self._change(["zfs", "clone", snapshot, name], step)
+
+    def destroy(self, name: str, step: str) -> None:
+        """Destroy one dataset or snapshot, never recursively: callers destroy only what
+        they made and what holds no data of a jail."""
+        self._change(["zfs", "destroy", name], step, retry_busy=True)
+
+    def set_stamp(self, name: str, key: str, value: str, step: str) -> None:
+        self._change(["zfs", "set", f"{STAMP_PREFIX}{key}={value}", name], step)
+
+    def clear_stamps(self, name: str, keys: tuple[str, ...], step: str) -> None:
+        """Remove stamps so that nothing half-redone looks complete."""
+        present = [k for k in keys if self.stamp(name, k) is not None]
+        for key in present:
+            self._change(["zfs", "inherit", f"{STAMP_PREFIX}{key}", name], step)

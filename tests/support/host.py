@@ -1,0 +1,152 @@
+"""A stand-in jail host for one test: a fresh parent dataset, host files in a temp dir, the
+fake FreeBSD commands first on PATH, and a driver that runs doit as an admin would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support import zfspool
+
+REPO = Path(__file__).resolve().parents[2]
+FAKES = REPO / "tests" / "fakes"
+
+
+@dataclass
+class Run:
+    returncode: int
+    results: dict[str, str]  # task name -> "success" | "up-to-date" | "fail" | ...
+    output: str
+    commands: list[dict[str, Any]]  # what thinjail's runner logged during this run
+    calls: list[dict[str, Any]]  # what the fake FreeBSD commands logged during this run
+
+    def ran(self) -> set[str]:
+        """Tasks whose actions ran (group tasks such as jail:pg-1 have none and are left out)."""
+        return {name for name, result in self.results.items()
+                if result != "up-to-date" and name != "jail" and not name.startswith("jail:")}
+
+    def changing_commands(self) -> list[list[str]]:
+        """Commands that change state: everything but the ZFS listing and jls."""
+        reads = (["zfs", "get"], ["zfs", "list"], ["jls"])
+        return [c["argv"] for c in self.commands
+                if not any(c["argv"][:len(r)] == r for r in reads)]
+
+
+@dataclass
+class Host:
+    pool: str
+    root: str  # the parent dataset (zfs.root); not created by the fixture
+    tmp: Path
+    mirror_url: str
+    jails: dict[str, dict[str, Any]] = field(default_factory=lambda: {"pg-1": {"id": 111}})
+    overrides: dict[str, Any] = field(default_factory=dict)
+    repo: Path = REPO  # the checkout whose dodo.py runs
+    _seen: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def config_path(self) -> Path:
+        return self.tmp / "config.yaml"
+
+    @property
+    def fake_state(self) -> Path:
+        return self.tmp / "fake-state"
+
+    @property
+    def etc(self) -> Path:
+        return self.tmp / "etc"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.tmp / ".config.thinjail"
+
+    def config(self) -> dict[str, Any]:
+        self.etc.mkdir(exist_ok=True)
+        resolv = self.tmp / "resolv.conf"
+        if not resolv.exists():
+            resolv.write_text("nameserver 192.168.7.1\n")
+        config = {
+            "release": "14.3-RELEASE",
+            "arch": "amd64",
+            "mirror": self.mirror_url,
+            "patch": "latest",
+            "timezone": "Asia/Shanghai",
+            "resolv_conf": str(resolv),
+            "zfs": {"root": self.root},
+            "paths": {"jail_conf": str(self.etc / "jail.conf"),
+                      "jail_conf_d": str(self.etc / "jail.conf.d"),
+                      "rc_conf": str(self.etc / "rc.conf")},
+            "network": {"bridge": "igc0bridge", "uplink": "igc0", "subnet": "192.168.7.0/24",
+                        "gateway": "192.168.7.101"},
+            "jails": self.jails,
+        }
+        config.update(self.overrides)
+        return config
+
+    def write_config(self, config: dict[str, Any] | None = None) -> None:
+        self.config_path.write_text(yaml.safe_dump(config or self.config(), sort_keys=False))
+
+    def env(self) -> dict[str, str]:
+        path = os.pathsep.join([str(FAKES), str(Path(sys.executable).parent),
+                                os.environ.get("PATH", "")])
+        return {**os.environ, "PATH": path, "THINJAIL_FAKE_STATE": str(self.fake_state)}
+
+    def doit(self, *args: str, write: bool = True) -> Run:
+        """Run `doit <args> config=<file>` with doit's JSON reporter."""
+        if write:
+            self.write_config()
+        argv = [sys.executable, "-m", "doit", *args[:1], "-f", str(self.repo / "dodo.py"),
+                "--reporter", "json", *args[1:], f"config={self.config_path}"]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env(),
+                              cwd=self.tmp, stdin=subprocess.DEVNULL, timeout=600)
+        results: dict[str, str] = {}
+        try:
+            report = json.loads(proc.stdout)
+            results = {t["name"]: t["result"] for t in report["tasks"]}
+            output = "\n".join([report.get("out", ""), report.get("err", ""), proc.stderr,
+                                *(t.get("err", "") for t in report["tasks"]),
+                                *(t.get("error", "") or "" for t in report["tasks"])])
+        except (json.JSONDecodeError, KeyError):
+            output = proc.stdout + proc.stderr
+        return Run(proc.returncode, results, output,
+                   self._new_lines(self.state_dir / "commands.log"),
+                   self._new_lines(self.fake_state / "calls.log"))
+
+    def _new_lines(self, path: Path) -> list[dict[str, Any]]:
+        if not path.exists():
+            return []
+        lines = path.read_text().splitlines()
+        start = self._seen.get(str(path), 0)
+        self._seen[str(path)] = len(lines)
+        return [json.loads(line) for line in lines[start:]]
+
+    # what the host looks like ------------------------------------------------------------
+
+    def dataset(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    def exists(self, relative: str) -> bool:
+        return self.dataset(relative) in zfspool.zfs_names(self.pool)
+
+    def get(self, relative: str, prop: str) -> str:
+        return zfspool.zfs_get(self.dataset(relative), prop)
+
+    def mountpoint(self, relative: str = "") -> Path:
+        return Path(zfspool.zfs_get(self.dataset(relative) if relative else self.root,
+                                    "mountpoint"))
+
+    def names(self) -> list[str]:
+        try:
+            return zfspool.zfs_names(self.root)
+        except RuntimeError:
+            return []
+
+    def running(self) -> set[str]:
+        running = self.fake_state / "running"
+        return {p.name for p in running.iterdir()} if running.exists() else set()
