@@ -327,19 +327,21 @@ class _Validator:
                 self.bad(f"{key}.ip", f"id {jid} is no host number in {subnet}: "
                          "set ip explicitly or pick a smaller id")
                 return None
-            return ipaddress.IPv4Interface(f"{subnet.network_address + jid}/{subnet.prefixlen}")
-        try:
-            text = str(value) if "/" in str(value) else f"{value}/{subnet.prefixlen}"
-            ip = ipaddress.IPv4Interface(text)
-        except ValueError:
-            self.bad(f"{key}.ip", f"{value!r} is not an IPv4 address such as "
-                     f"{subnet.network_address + 2}/{subnet.prefixlen}")
-            return None
+            ip = ipaddress.IPv4Interface(f"{subnet.network_address + jid}/{subnet.prefixlen}")
+        else:
+            try:
+                text = str(value) if "/" in str(value) else f"{value}/{subnet.prefixlen}"
+                ip = ipaddress.IPv4Interface(text)
+            except ValueError:
+                self.bad(f"{key}.ip", f"{value!r} is not an IPv4 address such as "
+                         f"{subnet.network_address + 2}/{subnet.prefixlen}")
+                return None
         if ip.network != subnet or ip.ip in (subnet.network_address, subnet.broadcast_address):
-            self.bad(f"{key}.ip", f"{value} is outside {subnet}: use a host address of "
+            self.bad(f"{key}.ip", f"{ip} is outside {subnet}: use a host address of "
                      "network.subnet with the same prefix length")
             return None
         if ip.ip == network.gateway:
-            self.bad(f"{key}.ip", f"{ip.ip} is the gateway's address: pick another")
+            self.bad(f"{key}.ip", f"{ip.ip} is the gateway's address: pick another "
+                     + ("ip" if value is not None else "id or set ip"))
             return None
         return ip

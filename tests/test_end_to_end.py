@@ -4,6 +4,8 @@ run does nothing, and upstream changes never touch a jail's dataset."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jailconf
@@ -210,3 +212,31 @@ def test_checksum_mismatch_fails_fetch_and_nothing_looks_complete(host: Host) ->
     fixed = host.doit("run", "jail:pg-1")
     assert fixed.returncode == 0, fixed.output
     assert host.running() == {"pg-1"}
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(host: Host) -> None:
+    run = host.doit("run", "jail:pg-1", "dry_run=1")
+    assert run.returncode == 0, run.output
+    for planned in ("[dry-run] would create the parent datasets",
+                    f"[dry-run] would download {host.mirror_url}/amd64/amd64/{RELEASE}/base.txz",
+                    "[dry-run] would freebsd-update", "[dry-run] would clone",
+                    "[dry-run] would start pg-1: jail -f"):
+        assert planned in run.output
+    assert run.changing_commands() == []
+    assert [c["tool"] for c in run.calls] == ["jls"]
+    assert host.names() == [] and not host.etc.joinpath("jail.conf").exists()
+    # The dry-run recorded nothing as done: the real run does everything.
+    real = host.doit("run", "jail:pg-1")
+    assert real.returncode == 0, real.output
+    assert f"extract:{RELEASE}" in real.ran() and host.running() == {"pg-1"}
+
+
+def test_doit_list_explains_every_task(host: Host) -> None:
+    host.write_config()
+    listing = subprocess.run(
+        [sys.executable, "-m", "doit", "list", "-f", str(REPO / "dodo.py"),
+         f"config={host.config_path}"], capture_output=True, text=True, env=host.env(),
+        cwd=host.tmp, check=True).stdout
+    docs = dict(line.split(maxsplit=1) for line in listing.splitlines())
+    assert set(docs) == {"host", *RELEASE_TASKS, "jail_conf", *JAIL_TASKS, "jail"}
+    assert all(len(doc) > 10 for doc in docs.values())

@@ -41,8 +41,9 @@ def task_jail_conf(ctx: Context) -> dict[str, Any]:
 
 
 def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Clone each jail's dataset from the skeleton snapshot (once; it then holds the jail's
-    data and keeps its origin)."""
+    """Clone each jail's dataset from the skeleton snapshot, once: it holds the jail's data.
+
+    An existing clone keeps its origin whatever changes upstream."""
     for plan in jail_plans(ctx):
         release = plan.release
         snapshot = release.snapshot()
@@ -53,8 +54,7 @@ def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Make each jail's root directory and its nullfs fstab (base read-only, clone at
-    /skeleton read-write)."""
+    """Make each jail's root directory and nullfs fstab: base ro at /, clone rw at /skeleton."""
     for plan in jail_plans(ctx):
         values = {
             "name": plan.jail.name,

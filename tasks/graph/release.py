@@ -28,8 +28,7 @@ def _media(ctx: Context) -> str:
 
 
 def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Download base.txz and MANIFEST of the release; the archive counts only once its
-    sha256 matches the MANIFEST."""
+    """Download base.txz and MANIFEST; the archive counts only once its sha256 matches."""
     for plan in releases(ctx):
         files = (plan.archive_name, plan.manifest_name)
         yield step(ctx, f"download {ctx.config.mirror_dir}/base.txz into {_media(ctx)}",

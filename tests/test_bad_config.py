@@ -1,0 +1,123 @@
+"""Bad config is rejected before any command runs, with one line naming the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasks.config import load_config
+from tasks.errors import ConfigError
+from tests.support.host import Host
+
+# (what to change in a good config, the key the message must name, words of the fix)
+BAD_CONFIGS: dict[str, tuple[dict[str, Any], str, str]] = {
+    "unknown top key": ({"colour": "blue"}, "colour: unknown key", "remove it"),
+    "missing release": ({"release": None}, "release: missing", "14.3-RELEASE"),
+    "missing jails": ({"jails": None}, "jails: missing", "example"),
+    "unknown jail key": ({"jails": {"pg-1": {"id": 111, "colour": 1}}},
+                         "jails.pg-1.colour: unknown key", "remove it"),
+    "missing id": ({"jails": {"pg-1": {}}}, "jails.pg-1.id: missing", "{id: 111}"),
+    "duplicate id": ({"jails": {"pg-1": {"id": 111}, "dev": {"id": 111, "ip": "192.168.7.9"}}},
+                     "jails.dev.id: 111 is already used by jail pg-1", "own id"),
+    "duplicate ip": ({"jails": {"pg-1": {"id": 111}, "dev": {"id": 9, "ip": "192.168.7.111"}}},
+                     "jails.dev.ip: 192.168.7.111 is already used by jail pg-1", "own address"),
+    "ip outside subnet": ({"jails": {"pg-1": {"id": 111, "ip": "10.0.0.5/24"}}},
+                          "jails.pg-1.ip: 10.0.0.5/24 is outside 192.168.7.0/24",
+                          "host address of network.subnet"),
+    "id outside subnet": ({"jails": {"pg-1": {"id": 300}}}, "jails.pg-1.ip: id 300",
+                          "set ip explicitly"),
+    "ip is the gateway": ({"jails": {"pg-1": {"id": 101}}},
+                          "jails.pg-1.ip: 192.168.7.101 is the gateway", "pick another"),
+    "epair too long": ({"jails": {"pg-1": {"id": 1234567890, "ip": "192.168.7.5"}}},
+                       "jails.pg-1.id: epair name epair1234567890a is 16 characters",
+                       "at most 9 digits"),
+    "id not a number": ({"jails": {"pg-1": {"id": "111; reboot"}}},
+                        "jails.pg-1.id: '111; reboot' is not a positive integer", "integer"),
+    "gateway outside subnet": ({"network": {"bridge": "igc0bridge", "subnet": "192.168.7.0/24",
+                                            "gateway": "10.0.0.1"}},
+                               "network.gateway: 10.0.0.1 is not a host address", "router"),
+    "bridge name too long": ({"network": {"bridge": "averyverylongbridge0",
+                                          "subnet": "192.168.7.0/24",
+                                          "gateway": "192.168.7.101"}},
+                             "network.bridge: 'averyverylongbridge0' is not an interface name",
+                             "at most 15"),
+    "unsafe zfs root": ({"zfs": {"root": "tank/jails; rm -rf /"}}, "zfs.root:",
+                        "safe dataset name"),
+    "unsafe path": ({"paths": {"jail_conf": "/etc/jail conf"}}, "paths.jail_conf:",
+                    "absolute path"),
+    "relative resolv.conf": ({"resolv_conf": "resolv.conf"}, "resolv_conf:", "absolute path"),
+    "bad release": ({"release": "14.3-RELEASE/../../x"}, "release:", "14.3-RELEASE"),
+    "bad patch": ({"patch": "newest"}, "patch: 'newest' is not valid", "p3"),
+    "bad timezone": ({"timezone": "../../etc/passwd"}, "timezone:", "Asia/Shanghai"),
+    "bad mirror": ({"mirror": "ftp://example.org"}, "mirror:", "http(s):// or file://"),
+}
+UNSAFE_NAMES = ["web.1", "../x", "a;rm -rf /", "123", "$(id)", "a b", "-x", 'q"uote', "é"]
+
+
+def expect_rejected(host: Host, config: dict[str, Any] | None, *fragments: str,
+                    raw: str | None = None) -> None:
+    if raw is None:
+        host.write_config(config)
+    else:
+        host.config_path.write_text(raw)
+    run = host.doit("run", "jail:pg-1", write=False)
+    assert run.returncode != 0
+    for fragment in fragments:
+        assert fragment in run.output, run.output
+    assert run.commands == [] and run.calls == []  # nothing ran, not even a zfs listing
+    assert not host.state_dir.exists()
+    assert host.names() == []
+    assert not (host.etc / "jail.conf").exists()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_is_rejected_before_any_command(host: Host, case: str) -> None:
+    change, key, fix = BAD_CONFIGS[case]
+    config = host.config()
+    for k, v in change.items():
+        if v is None:
+            config.pop(k)
+        else:
+            config[k] = v
+    expect_rejected(host, config, key, fix)
+
+
+@pytest.mark.parametrize("name", UNSAFE_NAMES)
+def test_unsafe_jail_name_is_rejected(host: Host, name: str) -> None:
+    config = host.config()
+    config["jails"] = {name: {"id": 111}}
+    expect_rejected(host, config, f"jails.{name}: jail name", "use letters, digits")
+
+
+def test_duplicate_yaml_key_is_rejected(host: Host) -> None:
+    host.write_config()
+    text = host.config_path.read_text()
+    raw = text.replace("jails:\n", "jails:\n  pg-1:\n    id: 5\n")
+    expect_rejected(host, None, "key 'pg-1' appears twice", raw=raw)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("release: 14.3-RELEASE\nzfs: {root: tank/jails}\nextra: 1\n"
+                    "network: {bridge: br0, subnet: 10.1.0.0/24, gateway: 10.1.0.1}\n"
+                    "jails: {a: {id: 2}, b: {id: 2, ip: 10.1.0.9}, c.d: {id: 3}, e: {id: 1}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    keys = {p.split(": ")[1] for p in info.value.problems}
+    assert keys == {"extra", "jails.c.d", "jails.b.id", "jails.e.ip"}
+
+
+def test_good_config_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("release: 14.3-RELEASE\nzfs: {root: zdata/jails}\n"
+                    "network: {bridge: igc0bridge, subnet: 192.168.7.0/24, "
+                    "gateway: 192.168.7.101}\njails: {pg-1: {id: 111}}\n")
+    config = load_config(path)
+    assert config.mirror_dir == ("https://download.freebsd.org/ftp/releases/amd64/amd64/"
+                                 "14.3-RELEASE")
+    assert str(config.jail("pg-1").ip) == "192.168.7.111/24"
+    assert config.jail("pg-1").epair == "epair111"
+    assert config.paths.jail_conf_d == Path("/etc/jail.conf.d")
+    assert (config.patch, config.timezone) == ("latest", "host")

@@ -1,0 +1,118 @@
+"""Steps and mechanisms called directly, without doit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.errors import CommandError, ThinjailError
+from tasks.runner import Runner
+from tasks.steps.certs import repaired_target
+from tasks.steps.fetch import fetch_release, manifest_sha256
+from tasks.steps.rcconf import read_rc_vars
+from tasks.steps.render import write_managed
+from tasks.steps.update import patch_level
+
+
+@pytest.mark.parametrize(("link", "target", "expected"), [
+    # certctl's relative links reach usr/share in the base: one more ../ from /skeleton/etc
+    ("etc/ssl/certs/4042bcee.0", "../../../usr/share/certs/trusted/ISRG_Root_X1.pem",
+     "../../../../usr/share/certs/trusted/ISRG_Root_X1.pem"),
+    ("etc/rc.conf.sample", "rc", None),  # same directory: still right
+    ("etc/termcap", "/usr/share/misc/termcap", None),  # absolute: the jail resolves it
+    ("etc/x", "../var/run/x", None),  # into another moved directory: still right
+    ("usr/local/etc/ssl/cert.pem", "../../../share/certs/ca-root-nss.crt",
+     "../../../../../usr/share/certs/ca-root-nss.crt"),
+    # an already repaired link stays as it is (the repair is idempotent)
+    ("etc/ssl/certs/4042bcee.0", "../../../../usr/share/certs/trusted/ISRG_Root_X1.pem", None),
+])
+def test_repaired_target(link: str, target: str, expected: str | None) -> None:
+    assert repaired_target(link, target) == expected
+
+
+def test_runner_logs_every_command_with_its_duration(tmp_path: Path) -> None:
+    log = tmp_path / "commands.log"
+    runner = Runner(log_path=log)
+    assert runner.run(["echo", "hi"], step="demo").stdout == "hi\n"
+    assert runner.pipeline([["printf", "a\\nb\\n"], ["wc", "-l"]], step="demo").stdout.strip() \
+        == "2"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["argv"] for e in entries] == [["echo", "hi"],
+                                            ["printf", "a\\nb\\n", "|", "wc", "-l"]]
+    assert all(e["rc"] == 0 and e["seconds"] >= 0 and e["step"] == "demo" for e in entries)
+
+
+def test_runner_dry_run_prints_changes_and_runs_reads(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    runner = Runner(log_path=tmp_path / "log", dry_run=True)
+    target = tmp_path / "made"
+    runner.run(["touch", str(target)], step="demo")
+    assert not target.exists()
+    assert f"[dry-run] demo: touch {target}" in capsys.readouterr().out
+    assert runner.run(["echo", "read"], step="demo", changes=False).stdout == "read\n"
+
+
+def test_runner_names_missing_freebsd_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(CommandError, match=r"start: needs `jail`, a FreeBSD command"):
+        Runner().run(["jail", "-c", "x"], step="start")
+    with pytest.raises(CommandError, match=r"extract: needs `bsdtar`, which is not installed"):
+        Runner().run(["bsdtar", "-x"], step="extract")
+
+
+def test_runner_failure_names_step_command_and_exit_code() -> None:
+    with pytest.raises(CommandError) as info:
+        Runner().run(["sh", "-c", "echo boom >&2; exit 3"], step="skeleton")
+    assert str(info.value) == "skeleton: `sh -c 'echo boom >&2; exit 3'` failed with exit " \
+                              "code 3: boom"
+    with pytest.raises(CommandError, match="exit code 1"):
+        Runner().pipeline([["false"], ["cat"]], step="skeleton")
+
+
+def test_read_rc_vars(tmp_path: Path) -> None:
+    rc_conf = tmp_path / "rc.conf"
+    rc_conf.write_text('hostname="h"\njail_list="a b"  # boot order\n#jail_list="x"\n'
+                       "jail_enable=YES\njail_list='a b c'\n")
+    assert read_rc_vars(rc_conf) == {"hostname": "h", "jail_list": "a b c",
+                                     "jail_enable": "YES"}
+
+
+def test_patch_level(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    script = tmp_path / "bin/freebsd-version"
+    script.write_text('#!/bin/sh\nUSERLAND_VERSION="14.3-RELEASE-p4"\n')
+    assert patch_level(tmp_path) == "p4"
+    script.write_text('#!/bin/sh\nUSERLAND_VERSION="14.3-RELEASE"\n')
+    assert patch_level(tmp_path) == "p0"
+
+
+def test_manifest_sha256() -> None:
+    sha = "ab" * 32
+    manifest = f'base-dbg.txz\t{"0" * 64}\t1\tbase_dbg\t"Debug"\toff\n' \
+               f'base.txz\t{sha}\t3\tbase\t"Base system (MANDATORY)"\ton\n'
+    assert manifest_sha256(manifest) == sha
+    with pytest.raises(ThinjailError, match=r"does not list base\.txz"):
+        manifest_sha256("kernel.txz\tx\n")
+
+
+def test_fetch_reports_http_errors_and_keeps_nothing(mirror: dict[str, object],
+                                                     tmp_path: Path) -> None:
+    url = mirror["url"]
+    media = tmp_path / "media"
+    media.mkdir()
+    with pytest.raises(ThinjailError, match=r"HTTP 404.*check `mirror`, `release` and `arch`"):
+        fetch_release(f"{url}/amd64/amd64/9.9-RELEASE", media, "a.txz", "M")
+    assert list(media.iterdir()) == []
+    sha = fetch_release(f"{url}/amd64/amd64/14.3-RELEASE", media, "a.txz", "M")
+    assert sorted(p.name for p in media.iterdir()) == ["M", "a.txz"]
+    assert manifest_sha256((media / "M").read_text()) == sha
+
+
+def test_write_managed_never_replaces_a_foreign_file(tmp_path: Path) -> None:
+    mine = tmp_path / "jail.conf"
+    mine.write_text("# my own jails\nweb { path = /j/web; }\n")
+    with pytest.raises(ThinjailError, match="was not written by thinjail: move it away"):
+        write_managed(mine, "# Managed by thinjail\n", "jail.conf.j2")
+    assert mine.read_text().startswith("# my own jails")
