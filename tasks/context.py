@@ -28,6 +28,10 @@ class Context:
     templates_dir: Path = TEMPLATES_DIR
 
     @property
+    def rc_conf_lock(self) -> Path:
+        return self.state_dir / "rc.conf.lock"
+
+    @property
     def root_mountpoint(self) -> Path:
         return self.zfs.mountpoint(self.config.zfs_root)
 

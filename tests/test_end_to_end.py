@@ -102,8 +102,11 @@ def test_first_run_builds_a_vnet_thin_jail(host: Host) -> None:
     # Network before rc: the address and route come first in exec.start.
     assert conf["exec.start"] == ['"ifconfig ${epair}b ${ip} up"',
                                   '"route add default ${gateway}"', '"/bin/sh /etc/rc"']
+    # The common jail.conf sets nothing itself and includes the per-jail files, so
+    # `jail -f jail.conf -c pg-1` and rc.d's `jail -f jail.conf.d/pg-1.conf` get the same.
     common = (host.etc / "jail.conf").read_text()
     assert f'.include "{host.etc}/jail.conf.d/*.conf";' in common
+    assert dict(jailconf.loads(common.replace(".include", "# .include"))) == {}
     rc_conf = (host.etc / "rc.conf").read_text()
     assert 'jail_enable="YES"' in rc_conf and 'jail_list="pg-1"' in rc_conf
 
@@ -240,3 +243,15 @@ def test_doit_list_explains_every_task(host: Host) -> None:
     docs = dict(line.split(maxsplit=1) for line in listing.splitlines())
     assert set(docs) == {"host", *RELEASE_TASKS, "jail_conf", *JAIL_TASKS, "jail"}
     assert all(len(doc) > 10 for doc in docs.values())
+
+
+def test_parallel_run_builds_every_jail_once(host: Host) -> None:
+    host.jails.update({f"web{i}": {"id": 20 + i} for i in range(4)})
+    run = host.doit("run", "-n", "2")
+    assert run.returncode == 0, run.output
+    names = ["pg-1", *(f"web{i}" for i in range(4))]
+    assert host.running() == set(names)
+    # rc.conf edits are serialised: no jail lost from jail_list by a concurrent sysrc.
+    listed = (host.etc / "rc.conf").read_text().split('jail_list="')[1].split('"')[0].split()
+    assert sorted(listed) == sorted(names)
+    assert host.doit("run", "-n", "2").ran() == set()

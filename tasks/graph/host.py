@@ -22,5 +22,5 @@ def task_host(ctx: Context) -> Iterator[dict[str, Any]]:
     rc_conf = ctx.config.paths.rc_conf
     settings = " ".join(f"{k}={v}" for k, v in HOST_SETTINGS.items())
     yield step(ctx, f"set {settings} in {rc_conf}",
-               set_rc_vars, ctx.runner, rc_conf, HOST_SETTINGS, "host",
+               set_rc_vars, ctx.runner, rc_conf, ctx.rc_conf_lock, HOST_SETTINGS, "host",
                name="rc", uptodate=[RcSettings(rc_conf, HOST_SETTINGS)])

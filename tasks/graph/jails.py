@@ -100,7 +100,7 @@ def task_rc(ctx: Context) -> Iterator[dict[str, Any]]:
     for plan in jail_plans(ctx):
         name = plan.jail.name
         yield step(ctx, f"add {name} to jail_list in {rc_conf}",
-                   add_to_jail_list, ctx.runner, rc_conf, name,
+                   add_to_jail_list, ctx.runner, rc_conf, ctx.rc_conf_lock, name,
                    name=name, uptodate=[InJailList(rc_conf, name)],
                    task_dep=[f"conf:{name}", "host:rc"])
 

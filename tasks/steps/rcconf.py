@@ -2,6 +2,7 @@
 
 Reading parses the file (cheap, no subprocess), so checking "is pg-1 in jail_list" costs no
 command per jail; writing goes through sysrc, which keeps the file's format and comments.
+Each read-and-write holds a lock, so jails added in parallel (`doit -n`) are all kept.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from tasks.locks import file_lock
 from tasks.runner import Runner
 
 ASSIGNMENT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -40,18 +42,21 @@ def missing_settings(rc_conf: Path, wanted: Mapping[str, str]) -> dict[str, str]
     return {k: v for k, v in wanted.items() if current.get(k) != v}
 
 
-def set_rc_vars(runner: Runner, rc_conf: Path, wanted: Mapping[str, str], step: str) -> None:
-    changes = missing_settings(rc_conf, wanted)
-    if changes:
-        runner.run(["sysrc", "-f", str(rc_conf), *(f"{k}={v}" for k, v in changes.items())],
-                   step=step)
+def set_rc_vars(runner: Runner, rc_conf: Path, lock: Path, wanted: Mapping[str, str],
+                step: str) -> None:
+    with file_lock(lock):
+        changes = missing_settings(rc_conf, wanted)
+        if changes:
+            runner.run(["sysrc", "-f", str(rc_conf),
+                        *(f"{k}={v}" for k, v in changes.items())], step=step)
 
 
 def jail_list(rc_conf: Path) -> list[str]:
     return read_rc_vars(rc_conf).get("jail_list", "").split()
 
 
-def add_to_jail_list(runner: Runner, rc_conf: Path, name: str) -> None:
+def add_to_jail_list(runner: Runner, rc_conf: Path, lock: Path, name: str) -> None:
     """Start the jail at boot: `jail_list+=name` appends it once, after the ones there."""
-    if name not in jail_list(rc_conf):
-        runner.run(["sysrc", "-f", str(rc_conf), f"jail_list+={name}"], step="rc")
+    with file_lock(lock):
+        if name not in jail_list(rc_conf):
+            runner.run(["sysrc", "-f", str(rc_conf), f"jail_list+={name}"], step="rc")
