@@ -18,7 +18,7 @@ from tasks.runner import Runner
 STAMP_PREFIX = "thinjail:"
 # Every user property thinjail writes; listed by name so the one listing fetches them all.
 STAMP_KEYS = ("extract", "tzdns", "update", "skeleton", "certs", "patch")
-NATIVE_PROPS = ("type", "mountpoint", "origin", "used")
+NATIVE_PROPS = ("type", "mountpoint", "mounted", "origin", "used")
 BUSY_RETRY_SECONDS = (0.25, 0.5, 1, 2, 4)
 
 
@@ -27,6 +27,7 @@ class Dataset:
     name: str
     type: str = ""
     mountpoint: str = "-"
+    mounted: str = "-"
     origin: str | None = None
     used: int = 0
     stamps: dict[str, str] = field(default_factory=dict)
@@ -66,6 +67,10 @@ class Zfs:
         """Where the dataset is (or, once created with inherited mountpoint, will be) mounted."""
         path = PurePosixPath(name)
         known = self.datasets()
+        if name in known and known[name].mounted == "no":
+            # Writing into the empty directory under an unmounted dataset would hide the data.
+            raise CommandError(f"zfs: dataset {name} is not mounted: `zfs mount {name}` "
+                               "and rerun")
         for ancestor in [path, *path.parents]:
             key = str(ancestor)
             if key == ".":

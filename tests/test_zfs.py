@@ -1,0 +1,83 @@
+"""The ZFS mechanism on a real pool: one cached listing, local stamps, paths from mountpoints."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tasks.errors import CommandError
+from tasks.runner import Runner
+from tasks.zfs import Zfs
+from tests.support import zfspool
+
+
+@pytest.fixture
+def root(pool: str) -> Iterator[str]:
+    top = f"{pool}/{uuid.uuid4().hex[:8]}"
+    yield f"{top}/jails"
+    zfspool.destroy_tree(top)
+
+
+def make(root: str, tmp_path: Path) -> tuple[Zfs, Path]:
+    log = tmp_path / "commands.log"
+    return Zfs(Runner(log_path=log), root, tmp_path / "generation"), log
+
+
+def listings(log: Path) -> int:
+    return sum(json.loads(line)["argv"][:2] == ["zfs", "get"]
+               for line in log.read_text().splitlines())
+
+
+def test_paths_of_missing_datasets_come_from_the_nearest_ancestor(pool: str, root: str,
+                                                                  tmp_path: Path) -> None:
+    zfs, _ = make(root, tmp_path)
+    pool_mp = Path(zfspool.zfs_get(pool, "mountpoint"))
+    assert zfs.datasets() == {}
+    assert zfs.mountpoint(f"{root}/media") == pool_mp / root.split("/", 1)[1] / "media"
+    zfs.create(f"{root}/media", "test")
+    assert zfs.mountpoint(f"{root}/media") == Path(zfspool.zfs_get(f"{root}/media",
+                                                                   "mountpoint"))
+    zfspool.run("zfs", "set", f"mountpoint={tmp_path}/elsewhere", root)
+    assert zfs.mountpoint(f"{root}/media") == pool_mp / root.split("/", 1)[1] / "media"
+    zfs.invalidate()  # a change made outside thinjail is seen on the next run
+    assert zfs.mountpoint(f"{root}/media") == tmp_path / "elsewhere/media"
+    assert zfs.mountpoint(f"{root}/templates/x") == tmp_path / "elsewhere/templates/x"
+
+
+def test_one_listing_until_a_change_and_stamps_only_count_when_local(root: str,
+                                                                    tmp_path: Path) -> None:
+    zfs, log = make(root, tmp_path)
+    zfs.create(f"{root}/templates/base", "test")
+    for _ in range(5):
+        assert zfs.exists(f"{root}/templates/base")
+        assert zfs.stamp(f"{root}/templates/base", "extract") is None
+    assert listings(log) == 1
+    zfs.set_stamp(root, "extract", "inherited-must-not-count", "test")
+    zfs.set_stamp(f"{root}/templates/base", "update", "abc", "test")
+    assert zfs.stamp(f"{root}/templates/base", "extract") is None
+    assert zfs.stamp(f"{root}/templates/base", "update") == "abc"
+    assert listings(log) == 2  # re-read once after the changes
+    zfs.clear_stamps(f"{root}/templates/base", ("update", "extract"), "test")
+    assert zfs.stamp(f"{root}/templates/base", "update") is None
+
+
+def test_another_process_sees_our_changes_through_the_generation_file(root: str,
+                                                                     tmp_path: Path) -> None:
+    ours, _ = make(root, tmp_path)
+    theirs, _ = make(root, tmp_path)
+    assert not theirs.exists(root)
+    ours.create(root, "test")
+    assert theirs.exists(root)
+
+
+def test_unmounted_dataset_is_refused(root: str, tmp_path: Path) -> None:
+    zfs, _ = make(root, tmp_path)
+    zfs.create(root, "test")
+    zfspool.run("zfs", "umount", root, retry_busy=True)
+    zfs.invalidate()
+    with pytest.raises(CommandError, match=r"is not mounted: `zfs mount"):
+        zfs.mountpoint(root)
