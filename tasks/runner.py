@@ -7,12 +7,14 @@ commands missing on this host fail with a message naming the step.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,10 +27,6 @@ log = logging.getLogger("thinjail")
 # Commands that exist only on a FreeBSD host; a missing one means "run this on FreeBSD".
 FREEBSD_ONLY = frozenset({"jail", "jls", "jexec", "service", "sysrc", "freebsd-update",
                           "ifconfig", "route", "chflags"})
-
-
-def describe(argv: Sequence[str]) -> str:
-    return shlex.join(argv)
 
 
 @dataclass
@@ -51,7 +49,7 @@ class Runner:
         stdout and every stage's stderr."""
         for argv in commands:
             self._require(argv[0], step)
-        text = " | ".join(describe(argv) for argv in commands)
+        text = " | ".join(shlex.join(argv) for argv in commands)
         if self.dry_run and changes:
             print(f"[dry-run] {step}: {text}")
             self._log(step, commands, None, 0.0)
@@ -59,24 +57,28 @@ class Runner:
         log.info("%s: %s", step, text)
         full_env = {**os.environ, **env} if env else None
         start = time.monotonic()
-        procs: list[subprocess.Popen[bytes]] = []
-        stdin = subprocess.DEVNULL
-        for i, argv in enumerate(commands):
-            last = i == len(commands) - 1
-            proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE if last else subprocess.DEVNULL,
-                                    env=full_env)
-            if procs and procs[-1].stdout is not None:
-                procs[-1].stdout.close()  # so the writer gets SIGPIPE if the reader dies
-            procs.append(proc)
-            stdin = proc.stdout  # type: ignore[assignment]
-        out, err = procs[-1].communicate()
-        codes = [p.wait() for p in procs]
+        with contextlib.ExitStack() as stack:
+            # Earlier stages' stderr goes to files: a pipe could fill and stall the pipeline.
+            errs = [stack.enter_context(tempfile.TemporaryFile()) for _ in commands[:-1]]
+            procs: list[subprocess.Popen[bytes]] = []
+            for i, argv in enumerate(commands):
+                last = i == len(commands) - 1
+                stdin = procs[-1].stdout if procs else subprocess.DEVNULL
+                procs.append(subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE if last else errs[i],
+                                              env=full_env))
+                if i:
+                    procs[-2].stdout.close()  # type: ignore[union-attr]  # reader owns it now
+            out, last_err = procs[-1].communicate()
+            codes = [p.wait() for p in procs]
+            for err_file in errs:
+                err_file.seek(0)
+            stderr = b"".join([*(f.read() for f in errs), last_err])
         seconds = time.monotonic() - start
         self._log(step, commands, codes, seconds)
-        rc = next((c for c in codes if c != 0), 0) if len(codes) > 1 else codes[0]
+        rc = next((c for c in codes if c != 0), 0)
         result = subprocess.CompletedProcess(list(commands[-1]), rc, out.decode(errors="replace"),
-                                             err.decode(errors="replace"))
+                                             stderr.decode(errors="replace"))
         if rc not in ok_codes:
             detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
             raise CommandError(f"{step}: `{text}` failed with exit code {rc}"

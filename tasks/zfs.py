@@ -71,17 +71,16 @@ class Zfs:
             # Writing into the empty directory under an unmounted dataset would hide the data.
             raise CommandError(f"zfs: dataset {name} is not mounted: `zfs mount {name}` "
                                "and rerun")
-        for ancestor in [path, *path.parents]:
-            key = str(ancestor)
-            if key == ".":
-                break
-            mountpoint = known[key].mountpoint if key in known else self._ancestor_mounts().get(key)
-            if mountpoint is None:
-                continue
-            if not mountpoint.startswith("/"):
-                raise CommandError(f"zfs: dataset {key} has mountpoint={mountpoint}: thinjail "
-                                   "needs a mounted parent dataset (set a mountpoint)")
-            return Path(mountpoint, path.relative_to(ancestor))
+        ancestors = [p for p in [path, *path.parents] if str(p) != "."]
+        # Datasets under the root are in the listing; the pool's are asked only when the
+        # root itself does not exist yet.
+        for source in (lambda: {k: d.mountpoint for k, d in known.items()},
+                       self._ancestor_mounts):
+            mounts = source()
+            for ancestor in ancestors:
+                if str(ancestor) in mounts:
+                    return _below(mounts[str(ancestor)], str(ancestor),
+                                  path.relative_to(ancestor))
         raise CommandError(f"zfs: no pool holds {name}: create the pool or fix zfs.root")
 
     def _list(self) -> dict[str, Dataset]:
@@ -173,3 +172,10 @@ class Zfs:
         present = [k for k in keys if self.stamp(name, k) is not None]
         for key in present:
             self._change(["zfs", "inherit", f"{STAMP_PREFIX}{key}", name], step)
+
+
+def _below(mountpoint: str, dataset: str, relative: PurePosixPath) -> Path:
+    if not mountpoint.startswith("/"):
+        raise CommandError(f"zfs: dataset {dataset} has mountpoint={mountpoint}: thinjail "
+                           "needs a mounted parent dataset (set a mountpoint)")
+    return Path(mountpoint, relative)

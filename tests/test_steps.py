@@ -67,8 +67,9 @@ def test_runner_failure_names_step_command_and_exit_code() -> None:
         Runner().run(["sh", "-c", "echo boom >&2; exit 3"], step="skeleton")
     assert str(info.value) == "skeleton: `sh -c 'echo boom >&2; exit 3'` failed with exit " \
                               "code 3: boom"
-    with pytest.raises(CommandError, match="exit code 1"):
-        Runner().pipeline([["false"], ["cat"]], step="skeleton")
+    with pytest.raises(CommandError, match="exit code 4: first stage broke"):
+        Runner().pipeline([["sh", "-c", "echo first stage broke >&2; exit 4"], ["cat"]],
+                          step="skeleton")
 
 
 def test_read_rc_vars(tmp_path: Path) -> None:
