@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.errors import ThinjailError
+from tasks.runner import Runner
+from tasks.steps.fetch import is_verified
 from tasks.steps.rcconf import jail_list, missing_settings
-from tasks.steps.start import RunningJails
+from tasks.steps.start import RunningJails, StartInputs
+from tasks.steps.update import available_patch
 from tasks.zfs import Zfs
 
 
@@ -27,6 +31,37 @@ class StampIs:
 
 
 @dataclass
+class BaseUpdated:
+    """The base carries the update stamp and, with `patch: latest`, the patch level that
+    freebsd-update offers now (asked only when the stamp matches)."""
+
+    zfs: Zfs
+    runner: Runner
+    base: str
+    skeleton: str
+    release: str
+    patch: str
+    stamp: str
+    available: str | None = None
+
+    def __call__(self) -> bool:
+        if self.zfs.stamp(self.base, "update") != self.stamp:
+            return False
+        if self.patch != "latest":
+            return True
+        try:
+            self.available = available_patch(self.runner, self.zfs.mountpoint(self.base),
+                                             self.zfs.mountpoint(self.skeleton), self.release)
+        except ThinjailError:
+            return False  # the update step itself will fail with the full message
+        return self.zfs.stamp(self.base, "patch") == self.available
+
+    def __repr__(self) -> str:
+        return (f"<{self.base} has thinjail:update={self.stamp} and the patch level on offer "
+                f"(base at {self.zfs.stamp(self.base, 'patch')}, available {self.available})>")
+
+
+@dataclass
 class DatasetsExist:
     zfs: Zfs
     names: tuple[str, ...]
@@ -39,19 +74,22 @@ class DatasetsExist:
 
 
 @dataclass
-class FilesInDataset:
-    """Files in a dataset whose mountpoint may only be known once it exists."""
+class ArchiveVerified:
+    """The archive in the media dataset is the one verified against its MANIFEST."""
 
     zfs: Zfs
-    dataset: str
-    names: tuple[str, ...]
+    media: str
+    archive: str
+    manifest: str
 
     def __call__(self) -> bool:
-        return self.zfs.exists(self.dataset) and all(
-            (self.zfs.mountpoint(self.dataset) / name).is_file() for name in self.names)
+        if not self.zfs.exists(self.media):
+            return False
+        directory = self.zfs.mountpoint(self.media)
+        return is_verified(directory / self.archive, directory / self.manifest)
 
     def __repr__(self) -> str:
-        return f"<files in {self.dataset}: {', '.join(self.names)}>"
+        return f"<{self.media}/{self.archive} verified against {self.manifest}>"
 
 
 @dataclass
@@ -80,12 +118,14 @@ class InJailList:
 
 
 @dataclass
-class JailRunning:
+class JailRunningCurrent:
     running: RunningJails
+    inputs: StartInputs
     name: str
 
     def __call__(self) -> bool:
-        return self.name in self.running.names()
+        return self.inputs.current(self.running, self.name)
 
     def __repr__(self) -> str:
-        return f"<jail {self.name} is running (jls)>"
+        return (f"<jail {self.name} runs (jls), started with the current {self.inputs.conf.name}, "
+                f"fstab and base {self.inputs.base}>")

@@ -43,7 +43,7 @@ SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 TOP_KEYS = {"release", "arch", "mirror", "patch", "timezone", "resolv_conf", "zfs", "paths",
             "network", "jails"}
 REQUIRED_TOP = ("release", "zfs", "network", "jails")
-JAIL_KEYS = {"id", "ip", "allow_mount"}
+JAIL_KEYS = {"id", "ip", "release", "allow_mount"}
 NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway"}
 PATH_DEFAULTS = {
     "jail_conf": "/etc/jail.conf",
@@ -57,6 +57,7 @@ class Jail:
     name: str
     id: int
     ip: ipaddress.IPv4Interface
+    release: str | None = None  # pinned release of the base it mounts; None: see plan.py
     allow_mount: bool = False
 
     @property
@@ -93,11 +94,6 @@ class Config:
     paths: Paths
     network: Network
     jails: tuple[Jail, ...] = field(default=())
-
-    @property
-    def mirror_dir(self) -> str:
-        """URL of the release's directory on the mirror (holds base.txz and MANIFEST)."""
-        return f"{self.mirror.rstrip('/')}/{MIRROR_ARCH_DIRS[self.arch]}/{self.release}"
 
     def jail(self, name: str) -> Jail:
         for jail in self.jails:
@@ -309,6 +305,11 @@ class _Validator:
             self.bad(f"{key}.id", f"epair name {epair} is {len(epair)} characters, over "
                      f"FreeBSD's limit of {IFNAMSIZ}: use an id of at most 9 digits")
             return None
+        release = spec.get("release")
+        if release is not None and (not isinstance(release, str) or not RELEASE_RE.match(release)):
+            self.bad(f"{key}.release", f"{release!r} is not valid: use a FreeBSD release name "
+                     "such as 14.3-RELEASE, or leave it out")
+            release = None
         allow_mount = spec.get("allow_mount", False)
         if not isinstance(allow_mount, bool):
             self.bad(f"{key}.allow_mount", f"{allow_mount!r} must be true or false")
@@ -317,7 +318,7 @@ class _Validator:
         ip = self.jail_ip(key, jid, spec.get("ip"), network)
         if ip is None:
             return None
-        return Jail(name=name, id=jid, ip=ip, allow_mount=allow_mount is True)
+        return Jail(name=name, id=jid, ip=ip, release=release, allow_mount=allow_mount is True)
 
     def jail_ip(self, key: str, jid: int, value: Any,
                 network: Network) -> ipaddress.IPv4Interface | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from tasks.config import Config, load_config
+from tasks.plan import JailPlan, ReleasePlan, jail_release
 from tasks.runner import Runner
 from tasks.steps.start import RunningJails
 from tasks.zfs import Zfs
@@ -34,6 +36,27 @@ class Context:
     @property
     def root_mountpoint(self) -> Path:
         return self.zfs.mountpoint(self.config.zfs_root)
+
+    @cached_property
+    def _jail_plans(self) -> list[JailPlan]:
+        root = self.root_mountpoint
+        plans = []
+        for jail in self.config.jails:
+            container = f"{self.config.zfs_root}/containers/{jail.name}"
+            existing = self.zfs.get(container)
+            release = jail_release(self.config, jail, existing.origin if existing else None)
+            plans.append(JailPlan(self.config, jail, ReleasePlan(self.config, release), root))
+        return plans
+
+    def jail_plans(self) -> list[JailPlan]:
+        """Each jail with the release it mounts, decided once per run from the config and the
+        origins of existing clones."""
+        return self._jail_plans
+
+    def release_plans(self) -> list[ReleasePlan]:
+        """The configured release and every release a jail mounts, each built once."""
+        releases = {self.config.release, *(p.release.release for p in self.jail_plans())}
+        return [ReleasePlan(self.config, release) for release in sorted(releases)]
 
 
 def load_context(config_path: Path, dry_run: bool = False) -> Context:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.config import Config, Jail
+from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
 
 # The writable, per-jail parts of a FreeBSD tree, moved from the base into the skeleton; the
 # optional ones are created empty in the skeleton when base.txz has none. Changing these
@@ -54,6 +55,12 @@ class ReleasePlan:
         return f"{self.config.zfs_root}/templates/{self.release}-skeleton"
 
     @property
+    def mirror_dir(self) -> str:
+        """URL of the release's directory on the mirror (holds base.txz and MANIFEST)."""
+        arch_dirs = MIRROR_ARCH_DIRS[self.config.arch]
+        return f"{self.config.mirror.rstrip('/')}/{arch_dirs}/{self.release}"
+
+    @property
     def archive_name(self) -> str:
         return f"{self.release}-{self.config.arch}-base.txz"
 
@@ -92,17 +99,24 @@ class ReleasePlan:
         return f"{self.skeleton}@base-{content[:10]}"
 
 
+def jail_release(config: Config, jail: Jail, origin: str | None) -> str:
+    """The release whose base a jail mounts: its pin in the config; else the release it was
+    cloned from, so a new global release never moves an existing jail; else the global one."""
+    if jail.release:
+        return jail.release
+    match = re.fullmatch(rf"{re.escape(config.zfs_root)}/templates/(.+)-skeleton@[^@]+",
+                         origin or "")
+    return match.group(1) if match else config.release
+
+
 @dataclass(frozen=True)
 class JailPlan:
     """Datasets and host files of one jail. `root_mountpoint` is the parent dataset's."""
 
     config: Config
     jail: Jail
+    release: ReleasePlan
     root_mountpoint: Path
-
-    @property
-    def release(self) -> ReleasePlan:
-        return ReleasePlan(self.config, self.config.release)
 
     @property
     def container(self) -> str:

@@ -52,7 +52,7 @@ class Runner:
         text = " | ".join(shlex.join(argv) for argv in commands)
         if self.dry_run and changes:
             print(f"[dry-run] {step}: {text}")
-            self._log(step, commands, None, 0.0)
+            self._log(step, commands, changes, None, 0.0)
             return subprocess.CompletedProcess(list(commands[-1]), 0, "", "")
         log.info("%s: %s", step, text)
         full_env = {**os.environ, **env} if env else None
@@ -75,7 +75,7 @@ class Runner:
                 err_file.seek(0)
             stderr = b"".join([*(f.read() for f in errs), last_err])
         seconds = time.monotonic() - start
-        self._log(step, commands, codes, seconds)
+        self._log(step, commands, changes, codes, seconds)
         rc = next((c for c in codes if c != 0), 0)
         result = subprocess.CompletedProcess(list(commands[-1]), rc, out.decode(errors="replace"),
                                              stderr.decode(errors="replace"))
@@ -94,14 +94,14 @@ class Runner:
         raise CommandError(f"{step}: needs `{command}`, which is not installed (see README.md "
                            "for the packages thinjail needs)")
 
-    def _log(self, step: str, commands: Sequence[Sequence[str]], codes: list[int] | None,
-             seconds: float) -> None:
+    def _log(self, step: str, commands: Sequence[Sequence[str]], changes: bool,
+             codes: list[int] | None, seconds: float) -> None:
         if self.log_path is None:
             return
         # A pipeline is logged as one argv with "|" between its stages.
         argv = [word for i, cmd in enumerate(commands) for word in (["|"] if i else []) + [*cmd]]
         rc = None if codes is None else max(codes)
         entry = {"time": round(time.time(), 3), "step": step, "argv": argv, "rc": rc,
-                 "seconds": round(seconds, 4), "dry_run": codes is None}
+                 "seconds": round(seconds, 4), "changes": changes, "dry_run": codes is None}
         with self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")

@@ -16,8 +16,11 @@ from tasks.errors import CommandError
 from tasks.runner import Runner
 
 STAMP_PREFIX = "thinjail:"
-# Every user property thinjail writes; listed by name so the one listing fetches them all.
+# The stamps steps write, and the mark on every dataset thinjail created (so it never
+# destroys one it did not create). Listed by name so the one listing fetches them all.
 STAMP_KEYS = ("extract", "tzdns", "update", "skeleton", "certs", "patch")
+CREATED = "created"
+USER_PROPS = (*STAMP_KEYS, CREATED)
 NATIVE_PROPS = ("type", "mountpoint", "mounted", "origin", "used")
 BUSY_RETRY_SECONDS = (0.25, 0.5, 1, 2, 4)
 
@@ -84,7 +87,7 @@ class Zfs:
         raise CommandError(f"zfs: no pool holds {name}: create the pool or fix zfs.root")
 
     def _list(self) -> dict[str, Dataset]:
-        props = ",".join([*NATIVE_PROPS, *(STAMP_PREFIX + k for k in STAMP_KEYS)])
+        props = ",".join([*NATIVE_PROPS, *(STAMP_PREFIX + k for k in USER_PROPS)])
         result = self.runner.run(
             ["zfs", "get", "-H", "-p", "-r", "-o", "name,property,value,source", props,
              self.root], step="zfs list", changes=False, ok_codes=(0, 1))
@@ -151,13 +154,17 @@ class Zfs:
             self.invalidate()
 
     def create(self, name: str, step: str) -> None:
-        self._change(["zfs", "create", "-p", name], step)
+        self._change(["zfs", "create", "-p", "-o", f"{STAMP_PREFIX}{CREATED}={step}", name], step)
 
     def snapshot(self, snapshot: str, step: str) -> None:
         self._change(["zfs", "snapshot", snapshot], step)
 
     def clone(self, snapshot: str, name: str, step: str) -> None:
-        self._change(["zfs", "clone", snapshot, name], step)
+        self._change(["zfs", "clone", "-o", f"{STAMP_PREFIX}{CREATED}={step}", snapshot, name],
+                     step)
+
+    def created_by_us(self, name: str) -> bool:
+        return self.stamp(name, CREATED) is not None
 
     def destroy(self, name: str, step: str) -> None:
         """Destroy one dataset or snapshot, never recursively: callers destroy only what

@@ -13,7 +13,9 @@ import pytest
 from tests.support import zfspool
 from tests.support.freebsd_base import build_base_txz
 from tests.support.host import Host
-from tests.support.mirror import publish, serve
+from tests.support.mirror import Mirror, publish, serve
+
+RELEASES = ("14.4-RELEASE", "14.3-RELEASE")
 
 
 @pytest.fixture(scope="session")
@@ -30,22 +32,25 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    """The good release under <url>/, one with a wrong sha256 in MANIFEST under <url>/bad."""
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
+    """14.3-RELEASE and 14.4-RELEASE under <url>/; under <url>/bad a 14.3-RELEASE whose
+    MANIFEST has a wrong sha256."""
     work = tmp_path_factory.mktemp("mirror")
-    archive, manifest = build_base_txz(work / "build")
     root = work / "www"
-    publish(root, archive, manifest)
+    for release in RELEASES:
+        archive, manifest = build_base_txz(work / release, release)
+        publish(root, archive, manifest, release)
     bad = publish(root / "bad", archive, manifest)
-    text = (bad / "MANIFEST").read_text()
-    (bad / "MANIFEST").write_text(text.replace("\tbase\t", "\tbase\t").replace(
-        text.split("base.txz\t")[1][:64], "f" * 64))
-    with serve(root) as url:
-        yield {"url": url, "archive": archive, "manifest": manifest}
+    good_sha = manifest.read_text().split("base.txz\t")[1][:64]
+    (bad / "MANIFEST").write_text(manifest.read_text().replace(good_sha, "f" * 64))
+    with serve(root) as server:
+        yield server
 
 
 @pytest.fixture
-def host(pool: str, mirror: dict[str, object], tmp_path: Path) -> Iterator[Host]:
+def host(pool: str, mirror: Mirror, tmp_path: Path) -> Iterator[Host]:
     root = f"{pool}/{uuid.uuid4().hex[:8]}/jails"
-    yield Host(pool=pool, root=root, tmp=tmp_path, mirror_url=str(mirror["url"]))
+    mirror.requests.clear()
+    yield Host(pool=pool, root=root, tmp=tmp_path, mirror_url=mirror.url)
+    mirror.faults.clear()
     zfspool.destroy_tree(root.rsplit("/", 1)[0])

@@ -9,6 +9,7 @@ import pytest
 
 from tasks.config import load_config
 from tasks.errors import ConfigError
+from tasks.plan import ReleasePlan
 from tests.support.host import Host
 
 # (what to change in a good config, the key the message must name, words of the fix)
@@ -52,6 +53,8 @@ BAD_CONFIGS: dict[str, tuple[dict[str, Any], str, str]] = {
     "bad patch": ({"patch": "newest"}, "patch: 'newest' is not valid", "p3"),
     "bad timezone": ({"timezone": "../../etc/passwd"}, "timezone:", "Asia/Shanghai"),
     "bad mirror": ({"mirror": "ftp://example.org"}, "mirror:", "http(s):// or file://"),
+    "bad jail release": ({"jails": {"pg-1": {"id": 111, "release": "latest"}}},
+                         "jails.pg-1.release: 'latest' is not valid", "14.3-RELEASE"),
 }
 UNSAFE_NAMES = ["web.1", "../x", "a;rm -rf /", "123", "$(id)", "a b", "-x", 'q"uote', "é"]
 
@@ -115,8 +118,8 @@ def test_good_config_defaults(tmp_path: Path) -> None:
                     "network: {bridge: igc0bridge, subnet: 192.168.7.0/24, "
                     "gateway: 192.168.7.101}\njails: {pg-1: {id: 111}}\n")
     config = load_config(path)
-    assert config.mirror_dir == ("https://download.freebsd.org/ftp/releases/amd64/amd64/"
-                                 "14.3-RELEASE")
+    assert ReleasePlan(config, "14.4-RELEASE").mirror_dir == (
+        "https://download.freebsd.org/ftp/releases/amd64/amd64/14.4-RELEASE")
     assert str(config.jail("pg-1").ip) == "192.168.7.111/24"
     assert config.jail("pg-1").epair == "epair111"
     assert config.paths.jail_conf_d == Path("/etc/jail.conf.d")

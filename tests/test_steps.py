@@ -10,7 +10,7 @@ import pytest
 from tasks.errors import CommandError, ThinjailError
 from tasks.runner import Runner
 from tasks.steps.certs import repaired_target
-from tasks.steps.fetch import fetch_release, manifest_sha256
+from tasks.steps.fetch import manifest_sha256
 from tasks.steps.rcconf import read_rc_vars
 from tasks.steps.render import write_managed
 from tasks.steps.update import patch_level
@@ -96,19 +96,6 @@ def test_manifest_sha256() -> None:
     assert manifest_sha256(manifest) == sha
     with pytest.raises(ThinjailError, match=r"does not list base\.txz"):
         manifest_sha256("kernel.txz\tx\n")
-
-
-def test_fetch_reports_http_errors_and_keeps_nothing(mirror: dict[str, object],
-                                                     tmp_path: Path) -> None:
-    url = mirror["url"]
-    media = tmp_path / "media"
-    media.mkdir()
-    with pytest.raises(ThinjailError, match=r"HTTP 404.*check `mirror`, `release` and `arch`"):
-        fetch_release(f"{url}/amd64/amd64/9.9-RELEASE", media, "a.txz", "M")
-    assert list(media.iterdir()) == []
-    sha = fetch_release(f"{url}/amd64/amd64/14.3-RELEASE", media, "a.txz", "M")
-    assert sorted(p.name for p in media.iterdir()) == ["M", "a.txz"]
-    assert manifest_sha256((media / "M").read_text()) == sha
 
 
 def test_write_managed_never_replaces_a_foreign_file(tmp_path: Path) -> None:

@@ -12,23 +12,18 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from tasks.checks import DatasetsExist, InJailList, JailRunning
+from tasks.checks import DatasetsExist, InJailList, JailRunningCurrent
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import JailPlan
 from tasks.steps.datasets import clone_jail
 from tasks.steps.rcconf import add_to_jail_list
 from tasks.steps.render import render, write_managed
-from tasks.steps.start import start_jail
+from tasks.steps.start import StartInputs, start_jail
 
 COMMON_CONF = "jail.conf.j2"
 JAIL_CONF = "jail.j2"
 FSTAB = "fstab.j2"
-
-
-def jail_plans(ctx: Context) -> list[JailPlan]:
-    root = ctx.root_mountpoint
-    return [JailPlan(ctx.config, jail, root) for jail in ctx.config.jails]
 
 
 def task_jail_conf(ctx: Context) -> dict[str, Any]:
@@ -44,7 +39,7 @@ def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
     """Clone each jail's dataset from the skeleton snapshot, once: it holds the jail's data.
 
     An existing clone keeps its origin whatever changes upstream."""
-    for plan in jail_plans(ctx):
+    for plan in ctx.jail_plans():
         release = plan.release
         snapshot = release.snapshot()
         yield step(ctx, f"clone {plan.container} from {snapshot}",
@@ -55,7 +50,7 @@ def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
 
 def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
     """Make each jail's root directory and nullfs fstab: base ro at /, clone rw at /skeleton."""
-    for plan in jail_plans(ctx):
+    for plan in ctx.jail_plans():
         values = {
             "name": plan.jail.name,
             "base_root": str(ctx.zfs.mountpoint(plan.release.base)),
@@ -75,7 +70,7 @@ def _fstab(ctx: Context, plan: JailPlan, values: dict[str, str]) -> None:
 
 def task_conf(ctx: Context) -> Iterator[dict[str, Any]]:
     """Render each jail's complete jail.conf.d/<name>.conf."""
-    for plan in jail_plans(ctx):
+    for plan in ctx.jail_plans():
         jail, network = plan.jail, ctx.config.network
         values = {
             "jail": {"name": jail.name, "id": jail.id, "ip": str(jail.ip),
@@ -97,7 +92,7 @@ def _render(ctx: Context, template: str, path: Path, values: dict[str, Any]) -> 
 def task_rc(ctx: Context) -> Iterator[dict[str, Any]]:
     """Add each jail to jail_list in rc.conf, so it starts at boot."""
     rc_conf = ctx.config.paths.rc_conf
-    for plan in jail_plans(ctx):
+    for plan in ctx.jail_plans():
         name = plan.jail.name
         yield step(ctx, f"add {name} to jail_list in {rc_conf}",
                    add_to_jail_list, ctx.runner, rc_conf, ctx.rc_conf_lock, name,
@@ -106,18 +101,20 @@ def task_rc(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def task_start(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Start each jail from its jail.conf.d file unless it runs."""
-    for plan in jail_plans(ctx):
+    """Start each jail, or restart it when its conf, fstab or base changed."""
+    for plan in ctx.jail_plans():
         name = plan.jail.name
-        yield step(ctx, f"start {name}: jail -f {plan.conf} -c {name}",
-                   start_jail, ctx.runner, ctx.running, plan.conf, name,
-                   name=name, uptodate=[JailRunning(ctx.running, name)],
-                   task_dep=[f"rc:{name}", "jail_conf"])
+        inputs = StartInputs(ctx.zfs, plan.conf, plan.fstab, plan.release.base,
+                             ctx.state_dir / "started" / name)
+        yield step(ctx, f"start {name}: jail -f {plan.conf} -c {name} (-rc if it runs)",
+                   start_jail, ctx.runner, ctx.running, inputs, name,
+                   name=name, uptodate=[JailRunningCurrent(ctx.running, inputs, name)],
+                   task_dep=[f"rc:{name}", "jail_conf", f"update:{plan.release.release}"])
 
 
 def task_jail(ctx: Context) -> Iterator[dict[str, Any]]:
     """Build and start jails: `doit jail:<name>` for one, `doit jail` (or `doit`) for all."""
-    for plan in jail_plans(ctx):
+    for plan in ctx.jail_plans():
         name = plan.jail.name
         yield {
             "name": name,

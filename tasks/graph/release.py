@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.checks import DatasetsExist, FilesInDataset, StampIs
+from tasks.checks import ArchiveVerified, BaseUpdated, DatasetsExist, StampIs
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import ReleasePlan
@@ -19,32 +19,28 @@ from tasks.steps.tzdns import copy_tz_dns
 from tasks.steps.update import update_base
 
 
-def releases(ctx: Context) -> list[ReleasePlan]:
-    return [ReleasePlan(ctx.config, ctx.config.release)]
-
-
 def _media(ctx: Context) -> str:
     return f"{ctx.config.zfs_root}/media"
 
 
 def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
     """Download base.txz and MANIFEST; the archive counts only once its sha256 matches."""
-    for plan in releases(ctx):
-        files = (plan.archive_name, plan.manifest_name)
-        yield step(ctx, f"download {ctx.config.mirror_dir}/base.txz into {_media(ctx)}",
+    for plan in ctx.release_plans():
+        yield step(ctx, f"download {plan.mirror_dir}/base.txz into {_media(ctx)}",
                    _fetch, ctx, plan,
                    name=plan.release, task_dep=["host:datasets"],
-                   uptodate=[FilesInDataset(ctx.zfs, _media(ctx), files)])
+                   uptodate=[ArchiveVerified(ctx.zfs, _media(ctx), plan.archive_name,
+                                             plan.manifest_name)])
 
 
 def _fetch(ctx: Context, plan: ReleasePlan) -> None:
-    fetch_release(ctx.config.mirror_dir, ctx.zfs.mountpoint(_media(ctx)), plan.archive_name,
+    fetch_release(plan.mirror_dir, ctx.zfs.mountpoint(_media(ctx)), plan.archive_name,
                   plan.manifest_name)
 
 
 def task_extract(ctx: Context) -> Iterator[dict[str, Any]]:
     """Unpack the verified base.txz into the release's base dataset with bsdtar."""
-    for plan in releases(ctx):
+    for plan in ctx.release_plans():
         yield step(ctx, f"extract {plan.archive_name} into {plan.base}", _extract, ctx, plan,
                    name=plan.release, task_dep=[f"fetch:{plan.release}"],
                    uptodate=[StampIs(ctx.zfs, plan.base, "extract", plan.extract_stamp)])
@@ -59,7 +55,7 @@ def _extract(ctx: Context, plan: ReleasePlan) -> None:
 def task_tzdns(ctx: Context) -> Iterator[dict[str, Any]]:
     """Copy the time zone and resolv.conf into the template's etc."""
     cfg = ctx.config
-    for plan in releases(ctx):
+    for plan in ctx.release_plans():
         stamp = plan.tzdns_stamp()
         yield step(ctx, f"set time zone {cfg.timezone} and copy {cfg.resolv_conf} into the "
                    f"{plan.release} template", copy_tz_dns, ctx.zfs, plan.base, plan.skeleton,
@@ -70,17 +66,18 @@ def task_tzdns(ctx: Context) -> Iterator[dict[str, Any]]:
 
 def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
     """Patch the base with freebsd-update and record its patch level."""
-    for plan in releases(ctx):
+    for plan in ctx.release_plans():
         yield step(ctx, f"freebsd-update {plan.base} to patch level {ctx.config.patch}",
                    update_base, ctx.runner, ctx.zfs, plan.base, plan.skeleton, plan.release,
                    ctx.config.patch, plan.update_stamp,
                    name=plan.release, task_dep=[f"tzdns:{plan.release}"],
-                   uptodate=[StampIs(ctx.zfs, plan.base, "update", plan.update_stamp)])
+                   uptodate=[BaseUpdated(ctx.zfs, ctx.runner, plan.base, plan.skeleton,
+                                         plan.release, ctx.config.patch, plan.update_stamp)])
 
 
 def task_skeleton(ctx: Context) -> Iterator[dict[str, Any]]:
     """Move etc, root, tmp, var, usr/local into the skeleton dataset; link them from the base."""
-    for plan in releases(ctx):
+    for plan in ctx.release_plans():
         yield step(ctx, f"split {plan.skeleton} off {plan.base}",
                    split_skeleton, ctx.runner, ctx.zfs, plan.base, plan.skeleton,
                    plan.skeleton_stamp,
@@ -93,7 +90,7 @@ def task_skeleton(ctx: Context) -> Iterator[dict[str, Any]]:
 
 def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
     """Repair the relative links (etc/ssl/certs) that the skeleton split broke."""
-    for plan in releases(ctx):
+    for plan in ctx.release_plans():
         yield step(ctx, f"repair moved symlinks in {plan.skeleton}",
                    repair_links, ctx.zfs, plan.skeleton, plan.certs_stamp,
                    name=plan.release, task_dep=[f"skeleton:{plan.release}"],
@@ -102,7 +99,7 @@ def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
 
 def task_snapshot(ctx: Context) -> Iterator[dict[str, Any]]:
     """Snapshot the finished skeleton under a content-named snapshot; new jails clone it."""
-    for plan in releases(ctx):
+    for plan in ctx.release_plans():
         snapshot = plan.snapshot()
         yield step(ctx, f"snapshot {snapshot}", snapshot_skeleton, ctx.zfs, snapshot,
                    name=plan.release,

@@ -1,13 +1,16 @@
 """extract: unpack a verified base.txz into the base dataset with bsdtar.
 
 bsdtar keeps file flags, hard links and modes (Python's tarfile does not keep flags).
-Re-extraction first removes every stamp of the base, so nothing half-redone looks complete.
+An extract that was interrupted leaves a base without its stamp: the rerun destroys that
+leftover (only if thinjail created it) and starts over. Re-extraction over a finished base
+first removes every stamp of it, so nothing half-redone looks complete.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tasks.errors import ThinjailError
 from tasks.runner import Runner
 from tasks.steps.fetch import verify_archive
 from tasks.zfs import STAMP_KEYS, Zfs
@@ -18,6 +21,11 @@ STEP = "extract"
 def extract_base(runner: Runner, zfs: Zfs, base: str, archive: Path, manifest: Path,
                  stamp: str) -> None:
     verify_archive(archive, manifest)
+    if zfs.exists(base) and zfs.stamp(base, "extract") is None:
+        if not zfs.created_by_us(base):
+            raise ThinjailError(f"{STEP}: {base} exists but thinjail did not create it: rename "
+                                "or destroy it yourself, or choose another zfs.root")
+        zfs.destroy(base, STEP)  # our own unfinished extract: start over
     if zfs.exists(base):
         zfs.clear_stamps(base, STAMP_KEYS, STEP)
     else:

@@ -6,6 +6,7 @@ release tooling does, plus its MANIFEST line."""
 from __future__ import annotations
 
 import hashlib
+import random
 import subprocess
 from pathlib import Path
 
@@ -31,7 +32,8 @@ FILES = {
     "usr/share/misc/termcap": "# termcap\n",
     "libexec/ld-elf.so.1": "ELF\n",
 }
-DIRS = ("bin", "etc", "etc/ssl", "etc/ssl/certs", "root", "tmp", "var", "var/db",
+LIBC_SIZE = 256 * 1024  # incompressible, so downloads can be cut and resumed mid-way
+DIRS = ("bin", "lib", "etc", "etc/ssl", "etc/ssl/certs", "root", "tmp", "var", "var/db",
         "var/db/freebsd-update", "var/log", "usr", "usr/share", "usr/share/certs",
         "usr/share/certs/trusted", "usr/share/zoneinfo", "usr/share/zoneinfo/Asia",
         "usr/share/misc", "libexec", "usr/local", "usr/local/etc")
@@ -48,6 +50,7 @@ def build_base_txz(work: Path, release: str = "14.3-RELEASE") -> tuple[Path, Pat
         files[f"usr/share/certs/trusted/{cert}.pem"] = f"-----BEGIN CERTIFICATE----- {cert}\n"
     for rel, text in files.items():
         (src / rel).write_text(text)
+    (src / "lib/libc.so.7").write_bytes(random.Random(release).randbytes(LIBC_SIZE))
     lines = ["#mtree"]
     for d in DIRS:
         mode = "1777" if d == "tmp" else "0755"
@@ -56,6 +59,8 @@ def build_base_txz(work: Path, release: str = "14.3-RELEASE") -> tuple[Path, Pat
     for rel in files:
         mode = "0555" if rel.startswith(("bin/", "libexec/")) else "0644"
         lines.append(f"./{rel} type=file uname=root gname=wheel mode={mode} contents={rel}")
+    lines.append("./lib/libc.so.7 type=file uname=root gname=wheel mode=0444 "
+                 "contents=lib/libc.so.7")
     for cert in CERTS:  # certctl's relative links (14.x before hard links)
         lines.append(f"./etc/ssl/certs/{CERT_HASHES[cert]} type=link uname=root gname=wheel "
                      f"mode=0644 link=../../../usr/share/certs/trusted/{cert}.pem")

@@ -33,10 +33,8 @@ class Run:
                 if result != "up-to-date" and name != "jail" and not name.startswith("jail:")}
 
     def changing_commands(self) -> list[list[str]]:
-        """Commands that change state: everything but the ZFS listing and jls."""
-        reads = (["zfs", "get"], ["zfs", "list"], ["jls"])
-        return [c["argv"] for c in self.commands
-                if not any(c["argv"][:len(r)] == r for r in reads)]
+        """Commands the runner ran (or printed, in a dry-run) that change the host."""
+        return [c["argv"] for c in self.commands if c["changes"]]
 
 
 @dataclass
