@@ -33,7 +33,9 @@ class StampIs:
 @dataclass
 class BaseUpdated:
     """The base carries the update stamp and, with `patch: latest`, the patch level that
-    freebsd-update offers now (asked only when the stamp matches)."""
+    freebsd-update offers now: asked once per run, and only when the stamp matches. One
+    object per release, shared by the update task and the jails on that base, so their
+    restart shows as pending before the update ran."""
 
     zfs: Zfs
     runner: Runner
@@ -49,11 +51,13 @@ class BaseUpdated:
             return False
         if self.patch != "latest":
             return True
-        try:
-            self.available = available_patch(self.runner, self.zfs.mountpoint(self.base),
-                                             self.zfs.mountpoint(self.skeleton), self.release)
-        except ThinjailError:
-            return False  # the update step itself will fail with the full message
+        if self.available is None:
+            try:
+                self.available = available_patch(self.runner, self.zfs.mountpoint(self.base),
+                                                 self.zfs.mountpoint(self.skeleton),
+                                                 self.release)
+            except ThinjailError:
+                return False  # the update step itself will fail with the full message
         return self.zfs.stamp(self.base, "patch") == self.available
 
     def __repr__(self) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from tasks.checks import BaseUpdated
 from tasks.config import Config, load_config
 from tasks.plan import JailPlan, ReleasePlan, jail_release
 from tasks.runner import Runner
@@ -52,6 +53,16 @@ class Context:
         """Each jail with the release it mounts, decided once per run from the config and the
         origins of existing clones."""
         return self._jail_plans
+
+    @cached_property
+    def _update_checks(self) -> dict[str, BaseUpdated]:
+        return {plan.release: BaseUpdated(self.zfs, self.runner, plan.base, plan.skeleton,
+                                          plan.release, self.config.patch, plan.update_stamp)
+                for plan in self.release_plans()}
+
+    def base_updated(self, release: str) -> BaseUpdated:
+        """The one check per release of "the base has the wanted patch level"."""
+        return self._update_checks[release]
 
     def release_plans(self) -> list[ReleasePlan]:
         """The configured release and every release a jail mounts, each built once."""

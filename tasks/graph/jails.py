@@ -108,7 +108,8 @@ def task_start(ctx: Context) -> Iterator[dict[str, Any]]:
                              ctx.state_dir / "started" / name)
         yield step(ctx, f"start {name}: jail -f {plan.conf} -c {name} (-rc if it runs)",
                    start_jail, ctx.runner, ctx.running, inputs, name,
-                   name=name, uptodate=[JailRunningCurrent(ctx.running, inputs, name)],
+                   name=name, uptodate=[JailRunningCurrent(ctx.running, inputs, name),
+                                        ctx.base_updated(plan.release.release)],
                    task_dep=[f"rc:{name}", "jail_conf", f"update:{plan.release.release}"])
 
 

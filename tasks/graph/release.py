@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.checks import ArchiveVerified, BaseUpdated, DatasetsExist, StampIs
+from tasks.checks import ArchiveVerified, DatasetsExist, StampIs
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import ReleasePlan
@@ -71,8 +71,7 @@ def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
                    update_base, ctx.runner, ctx.zfs, plan.base, plan.skeleton, plan.release,
                    ctx.config.patch, plan.update_stamp,
                    name=plan.release, task_dep=[f"tzdns:{plan.release}"],
-                   uptodate=[BaseUpdated(ctx.zfs, ctx.runner, plan.base, plan.skeleton,
-                                         plan.release, ctx.config.patch, plan.update_stamp)])
+                   uptodate=[ctx.base_updated(plan.release)])
 
 
 def task_skeleton(ctx: Context) -> Iterator[dict[str, Any]]:

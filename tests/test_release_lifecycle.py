@@ -1,0 +1,136 @@
+"""Release lifecycle through doit: atomic extract, patch releases, releases side by side."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.support import zfspool
+from tests.support.host import REPO, Host
+
+R14_3, R14_4 = "14.3-RELEASE", "14.4-RELEASE"
+BASE = f"templates/{R14_3}-base"
+
+
+def build(host: Host) -> None:
+    run = host.doit("run")
+    assert run.returncode == 0, run.output
+
+
+def publish_patch(host: Host, level: str) -> None:
+    """Tell the fake freebsd-update that FreeBSD published a new patch level."""
+    host.fake_state.mkdir(exist_ok=True)
+    (host.fake_state / "latest-patch").write_text(level)
+
+
+def doit_text(host: Host, *args: str) -> str:
+    """Output of a doit command that only reports (`doit info` exits 1 for a stale task)."""
+    return subprocess.run(
+        [sys.executable, "-m", "doit", *args[:1], "-f", str(REPO / "dodo.py"), *args[1:],
+         f"config={host.config_path}"], capture_output=True, text=True, env=host.env(),
+        cwd=host.tmp).stdout
+
+
+def test_interrupted_extract_is_cleaned_and_redone(host: Host) -> None:
+    assert host.doit("run", f"fetch:{R14_3}").returncode == 0
+    # What an extract killed half-way leaves: our dataset, some files, no stamp.
+    zfspool.run("zfs", "create", "-o", "thinjail:created=extract", host.dataset(BASE))
+    (host.mountpoint(BASE) / "half-written").write_text("junk")
+    run = host.doit("run", "jail:pg-1")
+    assert run.returncode == 0, run.output
+    assert ["zfs", "destroy", host.dataset(BASE)] in run.changing_commands()
+    assert not (host.mountpoint(BASE) / "half-written").exists()
+    assert len(host.get(BASE, "thinjail:extract")) == 16
+    assert host.running() == {"pg-1"}
+
+
+def test_a_dataset_thinjail_did_not_create_is_never_destroyed(host: Host) -> None:
+    assert host.doit("run", f"fetch:{R14_3}").returncode == 0
+    zfspool.run("zfs", "create", host.dataset(BASE))
+    (host.mountpoint(BASE) / "someone-elses").write_text("keep me")
+    run = host.doit("run", "jail:pg-1")
+    assert run.returncode != 0
+    assert "exists but thinjail did not create it" in run.output
+    assert (host.mountpoint(BASE) / "someone-elses").read_text() == "keep me"
+    assert not any(argv[:2] == ["zfs", "destroy"] for argv in run.changing_commands())
+
+
+def test_new_patch_release_updates_the_base_and_restarts_its_jails_only(host: Host) -> None:
+    build(host)
+    assert host.get(BASE, "thinjail:patch") == "p0"
+    clone = host.mountpoint("containers/pg-1")
+    (clone / "root/notes.txt").write_text("precious\n")
+    guid, origin = host.get("containers/pg-1", "guid"), host.get("containers/pg-1", "origin")
+
+    publish_patch(host, "p3")
+    # Beforehand, doit shows what is stale, and `doit info` why.
+    status = dict(line.split()[1::-1] for line in
+                  doit_text(host, "list", "--all", "--status").splitlines())
+    assert {task for task, mark in status.items() if mark == "R" and ":" in task
+            and not task.startswith("jail:")} == {f"update:{R14_3}", "start:pg-1"}
+    info = doit_text(host, "info", f"update:{R14_3}")
+    assert "base at p0, available p3" in info
+
+    run = host.doit("run")
+    assert run.returncode == 0, run.output
+    assert run.ran() == {f"update:{R14_3}", "start:pg-1"}
+    changes = [" ".join(argv) for argv in run.changing_commands()]
+    assert [c.split()[0] for c in changes] == ["freebsd-update", "zfs", "zfs", "jail"]
+    assert changes[0].endswith("--not-running-from-cron fetch install")
+    assert changes[3].endswith("-rc pg-1")  # restarted, on the patched base
+    assert host.get(BASE, "thinjail:patch") == "p3"
+    version = (host.mountpoint(BASE) / "bin/freebsd-version").read_text()
+    assert f'USERLAND_VERSION="{R14_3}-p3"' in version
+    assert host.get("containers/pg-1", "guid") == guid
+    assert host.get("containers/pg-1", "origin") == origin
+    assert (clone / "root/notes.txt").read_text() == "precious\n"
+
+    after = host.doit("run")
+    assert after.returncode == 0 and after.ran() == set()
+    assert after.changing_commands() == []
+
+
+def test_patch_pin(host: Host) -> None:
+    publish_patch(host, "p3")
+    host.overrides["patch"] = "p3"
+    build(host)
+    assert host.get(BASE, "thinjail:patch") == "p3"
+    assert host.doit("run").ran() == set()
+    # A pin freebsd-update cannot reach fails clearly, and records nothing.
+    host.overrides["patch"] = "p2"
+    run = host.doit("run")
+    assert run.returncode != 0
+    assert "is at p3, but the config pins p2" in run.output
+
+
+def test_releases_side_by_side(host: Host) -> None:
+    build(host)
+    notes = host.mountpoint("containers/pg-1") / "root/notes.txt"
+    notes.write_text("precious\n")
+    guid, origin = host.get("containers/pg-1", "guid"), host.get("containers/pg-1", "origin")
+    fstab = host.mountpoint() / "pg-1-nullfs-base.fstab"
+    before = fstab.read_text()
+
+    # A new global release: new templates for new jails; pg-1 keeps its release.
+    host.overrides["release"] = R14_4
+    host.jails["dev"] = {"id": 112}
+    run = host.doit("run")
+    assert run.returncode == 0, run.output
+    assert host.exists(f"templates/{R14_4}-base") and host.exists(f"templates/{R14_3}-base")
+    assert host.get("containers/dev", "origin").startswith(
+        host.dataset(f"templates/{R14_4}-skeleton@"))
+    assert fstab.read_text() == before
+    assert "start:pg-1" not in run.ran() and "start:dev" in run.ran()
+    dev_base = (host.mountpoint() / "dev-nullfs-base.fstab").read_text().split()
+    assert str(host.mountpoint(f"templates/{R14_4}-base")) in dev_base
+
+    # Moving pg-1 is explicit: pin it. Its base changes, its dataset and origin do not.
+    host.jails["pg-1"] = {"id": 111, "release": R14_4}
+    run = host.doit("run")
+    assert run.returncode == 0, run.output
+    assert run.ran() == {"fstab:pg-1", "start:pg-1"}
+    assert str(host.mountpoint(f"templates/{R14_4}-base")) in fstab.read_text().split()
+    assert host.get("containers/pg-1", "guid") == guid
+    assert host.get("containers/pg-1", "origin") == origin
+    assert notes.read_text() == "precious\n"
+    assert host.doit("run").ran() == set()
