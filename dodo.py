@@ -12,7 +12,7 @@ from doit import get_var
 
 from tasks.context import load_context
 from tasks.errors import ConfigError
-from tasks.graph import bind, host, jails, release
+from tasks.graph import bind, host, jails, lifecycle, release
 
 CONFIG = Path(get_var("config", str(Path(__file__).with_name("config.yaml"))))
 DRY_RUN = get_var("dry_run", "0").lower() in ("1", "yes", "true")
@@ -24,7 +24,7 @@ except ConfigError as error:
     sys.exit(f"thinjail: {error}")
 
 DOIT_CONFIG = {
-    "default_tasks": ["jail"],
+    "default_tasks": ["jail", "orphans"],
     # A dry-run keeps its own state, so it never marks anything as done for a real run.
     "dep_file": str(CONTEXT.state_dir / ("doit-dry-run.db" if DRY_RUN else "doit.db")),
     "backend": "json",
@@ -41,11 +41,19 @@ task_update = bind(release.task_update, CONTEXT)
 task_skeleton = bind(release.task_skeleton, CONTEXT)
 task_certs = bind(release.task_certs, CONTEXT)
 task_snapshot = bind(release.task_snapshot, CONTEXT)
-# Jail stage, per jail: clone -> fstab -> conf -> rc -> start
+# Jail stage, per jail: clone -> fstab -> conf -> rc -> start -> provision
 task_jail_conf = bind(jails.task_jail_conf, CONTEXT)
 task_clone = bind(jails.task_clone, CONTEXT)
 task_fstab = bind(jails.task_fstab, CONTEXT)
 task_conf = bind(jails.task_conf, CONTEXT)
 task_rc = bind(jails.task_rc, CONTEXT)
 task_start = bind(jails.task_start, CONTEXT)
+task_provision = bind(jails.task_provision, CONTEXT)
 task_jail = bind(jails.task_jail, CONTEXT)
+# Lifecycle, by name only: stop, restart, destroy:<name>, purge; status and the orphan report
+task_stop = bind(lifecycle.task_stop, CONTEXT)
+task_restart = bind(lifecycle.task_restart, CONTEXT)
+task_destroy = bind(lifecycle.task_destroy, CONTEXT)
+task_purge = bind(lifecycle.task_purge, CONTEXT)
+task_orphans = bind(lifecycle.task_orphans, CONTEXT)
+task_status = bind(lifecycle.task_status, CONTEXT)

@@ -3,15 +3,16 @@ never only at doit's state file, and says in its repr what it checks (`doit info
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import ThinjailError
 from tasks.runner import Runner
 from tasks.steps.fetch import is_verified
+from tasks.steps.network import HostInterfaces, bridge_persisted
 from tasks.steps.rcconf import jail_list, missing_settings
-from tasks.steps.start import RunningJails, StartInputs
+from tasks.steps.running import RunningJails, StartInputs
 from tasks.steps.update import available_patch
 from tasks.zfs import Zfs
 
@@ -107,6 +108,44 @@ class RcSettings:
     def __repr__(self) -> str:
         settings = " ".join(f"{k}={v}" for k, v in self.wanted.items())
         return f"<{self.rc_conf} sets {settings}>"
+
+
+@dataclass
+class BridgeReady:
+    interfaces: HostInterfaces
+    rc_conf: Path
+    bridge: str
+    uplink: str | None
+
+    def __call__(self) -> bool:
+        return (self.bridge in self.interfaces.names()
+                and bridge_persisted(self.rc_conf, self.bridge, self.uplink))
+
+    def __repr__(self) -> str:
+        return f"<bridge {self.bridge} exists (ifconfig -l) and {self.rc_conf} creates it>"
+
+
+@dataclass
+class JailStopped:
+    running: RunningJails
+    name: str
+
+    def __call__(self) -> bool:
+        return self.name not in self.running.names()
+
+    def __repr__(self) -> str:
+        return f"<jail {self.name} is not running (jls)>"
+
+
+@dataclass
+class NoOrphans:
+    find: Callable[[], list[str]]
+
+    def __call__(self) -> bool:
+        return not self.find()
+
+    def __repr__(self) -> str:
+        return "<no jail datasets or jail.conf.d files that config.yaml does not name>"
 
 
 @dataclass

@@ -6,6 +6,7 @@ collected first, so the user fixes a config in one round.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -40,11 +41,14 @@ JAIL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
-TOP_KEYS = {"release", "arch", "mirror", "patch", "timezone", "resolv_conf", "zfs", "paths",
-            "network", "jails"}
+TOP_KEYS = {"release", "arch", "mirror", "patch", "timezone", "resolv_conf", "devfs_ruleset",
+            "zfs", "paths", "network", "jails"}
 REQUIRED_TOP = ("release", "zfs", "network", "jails")
-JAIL_KEYS = {"id", "ip", "release", "allow_mount"}
-NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway"}
+JAIL_KEYS = {"id", "ip", "release", "allow_mount", "devfs_ruleset", "packages", "services"}
+NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
+PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@/-]*$")  # pkg names and origins
+SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an rc.d name: <name>_enable
+DEFAULT_DEVFS_RULESET = 5  # devfsrules_jail_vnet
 PATH_DEFAULTS = {
     "jail_conf": "/etc/jail.conf",
     "jail_conf_d": "/etc/jail.conf.d",
@@ -59,11 +63,20 @@ class Jail:
     ip: ipaddress.IPv4Interface
     release: str | None = None  # pinned release of the base it mounts; None: see plan.py
     allow_mount: bool = False
+    devfs_ruleset: int = DEFAULT_DEVFS_RULESET
+    packages: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
 
     @property
     def epair(self) -> str:
         """Base name of the jail's epair; the host keeps `<epair>a`, the jail gets `<epair>b`."""
         return f"epair{self.id}"
+
+    def mac(self, end: str) -> str:
+        """A stable, locally administered MAC address for epair end "a" or "b", derived from
+        the jail's name (so DHCP reservations and ARP caches survive restarts)."""
+        digest = hashlib.sha256(self.name.encode()).digest()
+        return ":".join(f"{b:02x}" for b in (0x02, *digest[:4], 0x0A if end == "a" else 0x0B))
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,7 @@ class Network:
     subnet: ipaddress.IPv4Network
     gateway: ipaddress.IPv4Address
     uplink: str | None = None
+    stable_mac: bool = False  # derive the epair's MAC addresses from the jail's name
 
 
 @dataclass(frozen=True)
@@ -145,6 +159,7 @@ def parse_config(data: Any, source: Path) -> Config:
 class _Validator:
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.default_ruleset = DEFAULT_DEVFS_RULESET
 
     def bad(self, key: str, message: str) -> None:
         self.problems.append(f"{key}: {message}")
@@ -199,12 +214,30 @@ class _Validator:
         zfs_root = self.zfs_root(self.mapping(data.get("zfs"), "zfs", {"root"}))
         paths = self.paths(self.mapping(data.get("paths"), "paths", set(PATH_DEFAULTS)))
         network = self.network(self.mapping(data.get("network"), "network", NETWORK_KEYS))
+        self.default_ruleset = self.ruleset(data.get("devfs_ruleset", DEFAULT_DEVFS_RULESET),
+                                            "devfs_ruleset")
         jails = self.jails(data.get("jails"), network)
         if self.problems or network is None:
             return None
         return Config(source=source.resolve(), release=release, arch=arch, mirror=mirror,
                       patch=patch, timezone=timezone, resolv_conf=resolv_conf,
                       zfs_root=zfs_root, paths=paths, network=network, jails=jails)
+
+    def ruleset(self, value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            self.bad(key, f"{value!r} is not a devfs ruleset number (0-65535; 5 is "
+                     "devfsrules_jail_vnet, see README.md for DHCP)")
+            return DEFAULT_DEVFS_RULESET
+        return value
+
+    def names(self, value: Any, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(
+                isinstance(v, str) and pattern.match(v) for v in value):
+            self.bad(key, f"{value!r} must be a list of {what}")
+            return ()
+        return tuple(value)
 
     def path(self, value: Any, key: str) -> Path:
         if not isinstance(value, str) or not SAFE_PATH_RE.match(value) or "/../" in value:
@@ -257,9 +290,13 @@ class _Validator:
                                                 subnet.broadcast_address):
             self.bad("network.gateway", f"{gateway} is not a host address in {subnet}: "
                      "use the router's address on that subnet")
+        stable_mac = data.get("stable_mac", False)
+        if not isinstance(stable_mac, bool):
+            self.bad("network.stable_mac", f"{stable_mac!r} must be true or false")
         if bridge is None:
             return None
-        return Network(bridge=bridge, subnet=subnet, gateway=gateway, uplink=uplink)
+        return Network(bridge=bridge, subnet=subnet, gateway=gateway, uplink=uplink,
+                       stable_mac=stable_mac is True)
 
     def jails(self, data: Any, network: Network | None) -> tuple[Jail, ...]:
         if data is None:
@@ -274,6 +311,8 @@ class _Validator:
                 jails.append(jail)
         self.unique(jails, "id", lambda j: j.id, "give each jail its own id")
         self.unique(jails, "ip", lambda j: j.ip.ip, "give each jail its own address")
+        if network is not None and network.stable_mac:
+            self.unique(jails, "mac", lambda j: j.mac("b"), "rename one of the jails")
         return tuple(jails)
 
     def unique(self, jails: list[Jail], key: str, value: Any, fix: str) -> None:
@@ -318,7 +357,13 @@ class _Validator:
         ip = self.jail_ip(key, jid, spec.get("ip"), network)
         if ip is None:
             return None
-        return Jail(name=name, id=jid, ip=ip, release=release, allow_mount=allow_mount is True)
+        return Jail(name=name, id=jid, ip=ip, release=release, allow_mount=allow_mount is True,
+                    devfs_ruleset=self.ruleset(spec.get("devfs_ruleset", self.default_ruleset),
+                                               f"{key}.devfs_ruleset"),
+                    packages=self.names(spec.get("packages"), f"{key}.packages", PACKAGE_RE,
+                                        "package names such as nginx or www/nginx"),
+                    services=self.names(spec.get("services"), f"{key}.services", SERVICE_RE,
+                                        "rc.d service names such as nginx"))
 
     def jail_ip(self, key: str, jid: int, value: Any,
                 network: Network) -> ipaddress.IPv4Interface | None:

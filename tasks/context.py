@@ -10,7 +10,9 @@ from tasks.checks import BaseUpdated
 from tasks.config import Config, load_config
 from tasks.plan import JailPlan, ReleasePlan, jail_release
 from tasks.runner import Runner
-from tasks.steps.start import RunningJails
+from tasks.steps.network import HostInterfaces
+from tasks.steps.render import MARKER
+from tasks.steps.running import RunningJails
 from tasks.zfs import Zfs
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -27,6 +29,7 @@ class Context:
     runner: Runner
     zfs: Zfs
     running: RunningJails
+    interfaces: HostInterfaces
     state_dir: Path
     templates_dir: Path = TEMPLATES_DIR
 
@@ -64,6 +67,28 @@ class Context:
         """The one check per release of "the base has the wanted patch level"."""
         return self._update_checks[release]
 
+    @property
+    def containers(self) -> str:
+        return f"{self.config.zfs_root}/containers"
+
+    @property
+    def trash(self) -> str:
+        return f"{self.config.zfs_root}/trash"
+
+    def started_record(self, name: str) -> Path:
+        return self.state_dir / "started" / name
+
+    def orphans(self) -> list[str]:
+        """Jails thinjail made that config.yaml no longer names: a dataset under containers
+        or a managed jail.conf.d file. They are reported, never removed by a run."""
+        configured = {jail.name for jail in self.config.jails}
+        found = set(self.zfs.children(self.containers))
+        conf_d = self.config.paths.jail_conf_d
+        if conf_d.is_dir():
+            found |= {path.stem for path in conf_d.glob("*.conf")
+                      if path.read_text(errors="replace").startswith(MARKER)}
+        return sorted(found - configured)
+
     def release_plans(self) -> list[ReleasePlan]:
         """The configured release and every release a jail mounts, each built once."""
         releases = {self.config.release, *(p.release.release for p in self.jail_plans())}
@@ -78,4 +103,4 @@ def load_context(config_path: Path, dry_run: bool = False) -> Context:
     runner = Runner(log_path=state_dir / "commands.log", dry_run=dry_run)
     zfs = Zfs(runner, config.zfs_root, state_dir / "zfs.generation")
     return Context(config=config, runner=runner, zfs=zfs, running=RunningJails(runner),
-                   state_dir=state_dir)
+                   interfaces=HostInterfaces(runner), state_dir=state_dir)

@@ -18,7 +18,7 @@ from tasks.runner import Runner
 STAMP_PREFIX = "thinjail:"
 # The stamps steps write, and the mark on every dataset thinjail created (so it never
 # destroys one it did not create). Listed by name so the one listing fetches them all.
-STAMP_KEYS = ("extract", "tzdns", "update", "skeleton", "certs", "patch")
+STAMP_KEYS = ("extract", "tzdns", "update", "skeleton", "certs", "patch", "provision")
 CREATED = "created"
 USER_PROPS = (*STAMP_KEYS, CREATED)
 NATIVE_PROPS = ("type", "mountpoint", "mounted", "origin", "used")
@@ -163,13 +163,30 @@ class Zfs:
         self._change(["zfs", "clone", "-o", f"{STAMP_PREFIX}{CREATED}={step}", snapshot, name],
                      step)
 
+    def rename(self, name: str, new_name: str, step: str) -> None:
+        """Rename a file system, unmounted meanwhile: zfs-fuse keeps a mounted dataset busy
+        for a rename, and both it and OpenZFS rename an unmounted one at once."""
+        ds = self.get(name)
+        if ds is not None and ds.mounted == "yes":
+            self._change(["zfs", "umount", name], step, retry_busy=True)
+        self._change(["zfs", "rename", name, new_name], step, retry_busy=True)
+        self._change(["zfs", "mount", new_name], step, retry_busy=True)
+
     def created_by_us(self, name: str) -> bool:
         return self.stamp(name, CREATED) is not None
 
-    def destroy(self, name: str, step: str) -> None:
-        """Destroy one dataset or snapshot, never recursively: callers destroy only what
-        they made and what holds no data of a jail."""
-        self._change(["zfs", "destroy", name], step, retry_busy=True)
+    def children(self, parent: str) -> list[str]:
+        """The last name component of each file system directly below parent."""
+        prefix = f"{parent}/"
+        return sorted(name[len(prefix):] for name, ds in self.datasets().items()
+                      if name.startswith(prefix) and "/" not in name[len(prefix):]
+                      and ds.type == "filesystem")
+
+    def destroy(self, name: str, step: str, recursive: bool = False) -> None:
+        """Destroy one dataset or snapshot; `recursive` (its snapshots and children) only for
+        a trash entry the user purges. Never with dependent clones (-R)."""
+        self._change(["zfs", "destroy", *(["-r"] if recursive else []), name], step,
+                     retry_busy=True)
 
     def set_stamp(self, name: str, key: str, value: str, step: str) -> None:
         self._change(["zfs", "set", f"{STAMP_PREFIX}{key}={value}", name], step)

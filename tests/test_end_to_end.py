@@ -33,7 +33,7 @@ def test_first_run_builds_a_vnet_thin_jail(host: Host) -> None:
     run = host.doit("run", "jail:pg-1")
     assert run.returncode == 0, run.output
     expected = {*(f"{t}:{RELEASE}" for t in RELEASE_TASKS), *jail_tasks("pg-1"),
-                "host:datasets", "host:rc", "jail_conf"}
+                "host:datasets", "host:rc", "host:bridge", "jail_conf"}
     assert run.ran() == expected
 
     for relative in ("media", "templates", "containers", f"templates/{RELEASE}-base",
@@ -116,8 +116,14 @@ def test_first_run_builds_a_vnet_thin_jail(host: Host) -> None:
     assert update["argv"][1:] == ["-b", str(base), "-d", str(base / "var/db/freebsd-update"),
                                   "--currently-running", RELEASE, "--not-running-from-cron",
                                   "fetch", "install"]
-    # The fake jail(8) parsed the conf, found path and fstab sources, and runs pg-1.
+    # The fake jail(8) parsed the conf, found path and fstab sources, ran the prestart hooks
+    # and moved the epair's b end into pg-1, which runs.
     assert host.running() == {"pg-1"}
+    interfaces = host.interfaces()
+    assert interfaces["igc0bridge"]["members"] == ["igc0", "epair111a"]
+    assert interfaces["epair111a"]["descr"] == "jail:pg-1"
+    assert interfaces["epair111b"]["vnet"] == "pg-1"
+    assert 'ifconfig_igc0bridge="addm igc0 up"' in rc_conf
 
 
 def test_second_run_does_nothing(host: Host) -> None:
@@ -126,9 +132,10 @@ def test_second_run_does_nothing(host: Host) -> None:
     assert again.returncode == 0, again.output
     assert again.results and again.ran() == set()
     assert again.changing_commands() == []
-    # Only questions: which jails run, which patch level freebsd-update offers.
+    # Only questions: which jails run, which patch level freebsd-update offers, which
+    # interfaces exist.
     assert sorted(c["argv"][0] + " " + c["argv"][-1] for c in again.calls) == [
-        "freebsd-update fetch", "jls name"]
+        "freebsd-update fetch", "ifconfig -l", "jls name"]
     zfs_reads = [c for c in again.commands if c["argv"][:2] == ["zfs", "get"]]
     assert len(zfs_reads) == 1  # one listing per run
 
@@ -228,7 +235,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(host: Host) -> None:
                     "[dry-run] would start pg-1: jail -f"):
         assert planned in run.output
     assert run.changing_commands() == []
-    assert [c["tool"] for c in run.calls] == ["jls"]
+    assert sorted(" ".join(c["argv"]) for c in run.calls) == ["ifconfig -l", "jls name"]
     assert host.names() == [] and not host.etc.joinpath("jail.conf").exists()
     # The dry-run recorded nothing as done: the real run does everything.
     real = host.doit("run", "jail:pg-1")
@@ -243,7 +250,8 @@ def test_doit_list_explains_every_task(host: Host) -> None:
          f"config={host.config_path}"], capture_output=True, text=True, env=host.env(),
         cwd=host.tmp, check=True).stdout
     docs = dict(line.split(maxsplit=1) for line in listing.splitlines())
-    assert set(docs) == {"host", *RELEASE_TASKS, "jail_conf", *JAIL_TASKS, "jail"}
+    assert set(docs) == {"host", *RELEASE_TASKS, "jail_conf", *JAIL_TASKS, "provision", "jail",
+                         "stop", "restart", "destroy:pg-1", "purge", "orphans", "status"}
     assert all(len(doc) > 10 for doc in docs.values())
 
 

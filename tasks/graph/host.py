@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.checks import DatasetsExist, RcSettings
+from tasks.checks import BridgeReady, DatasetsExist, RcSettings
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import parent_datasets
 from tasks.steps.datasets import create_datasets
+from tasks.steps.network import ensure_bridge
 from tasks.steps.rcconf import HOST_SETTINGS, set_rc_vars
 
 
 def task_host(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Prepare the host: parent datasets, jail settings in rc.conf."""
+    """Prepare the host: parent datasets, jail settings in rc.conf, the bridge."""
     names = parent_datasets(ctx.config)
     yield step(ctx, f"create the parent datasets {', '.join(names)}",
                create_datasets, ctx.zfs, names,
@@ -24,3 +25,9 @@ def task_host(ctx: Context) -> Iterator[dict[str, Any]]:
     yield step(ctx, f"set {settings} in {rc_conf}",
                set_rc_vars, ctx.runner, rc_conf, ctx.rc_conf_lock, HOST_SETTINGS, "host",
                name="rc", uptodate=[RcSettings(rc_conf, HOST_SETTINGS)])
+    network = ctx.config.network
+    yield step(ctx, f"create bridge {network.bridge} (uplink {network.uplink}) and persist it "
+               f"in {rc_conf}", ensure_bridge, ctx.runner, ctx.interfaces, rc_conf,
+               ctx.rc_conf_lock, network.bridge, network.uplink,
+               name="bridge", uptodate=[BridgeReady(ctx.interfaces, rc_conf, network.bridge,
+                                                    network.uplink)])

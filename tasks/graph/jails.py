@@ -12,14 +12,15 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from tasks.checks import DatasetsExist, InJailList, JailRunningCurrent
+from tasks.checks import DatasetsExist, InJailList, JailRunningCurrent, StampIs
 from tasks.context import Context
 from tasks.graph import step
-from tasks.plan import JailPlan
+from tasks.plan import JailPlan, digest
 from tasks.steps.datasets import clone_jail
+from tasks.steps.provision import provision_jail
 from tasks.steps.rcconf import add_to_jail_list
 from tasks.steps.render import render, write_managed
-from tasks.steps.start import StartInputs, start_jail
+from tasks.steps.running import StartInputs, start_jail
 
 COMMON_CONF = "jail.conf.j2"
 JAIL_CONF = "jail.j2"
@@ -74,7 +75,10 @@ def task_conf(ctx: Context) -> Iterator[dict[str, Any]]:
         jail, network = plan.jail, ctx.config.network
         values = {
             "jail": {"name": jail.name, "id": jail.id, "ip": str(jail.ip),
-                     "epair": jail.epair, "allow_mount": jail.allow_mount},
+                     "epair": jail.epair, "allow_mount": jail.allow_mount,
+                     "devfs_ruleset": jail.devfs_ruleset,
+                     "mac_a": jail.mac("a") if network.stable_mac else None,
+                     "mac_b": jail.mac("b") if network.stable_mac else None},
             "network": {"gateway": str(network.gateway), "bridge": network.bridge},
             "jail_root": str(plan.jail_root),
             "fstab": str(plan.fstab),
@@ -104,13 +108,32 @@ def task_start(ctx: Context) -> Iterator[dict[str, Any]]:
     """Start each jail, or restart it when its conf, fstab or base changed."""
     for plan in ctx.jail_plans():
         name = plan.jail.name
-        inputs = StartInputs(ctx.zfs, plan.conf, plan.fstab, plan.release.base,
-                             ctx.state_dir / "started" / name)
+        inputs = start_inputs(ctx, plan)
         yield step(ctx, f"start {name}: jail -f {plan.conf} -c {name} (-rc if it runs)",
                    start_jail, ctx.runner, ctx.running, inputs, name,
                    name=name, uptodate=[JailRunningCurrent(ctx.running, inputs, name),
                                         ctx.base_updated(plan.release.release)],
-                   task_dep=[f"rc:{name}", "jail_conf", f"update:{plan.release.release}"])
+                   task_dep=[f"rc:{name}", "jail_conf", "host:bridge",
+                             f"update:{plan.release.release}"])
+
+
+def start_inputs(ctx: Context, plan: JailPlan) -> StartInputs:
+    return StartInputs(ctx.zfs, plan.conf, plan.fstab, plan.release.base,
+                       ctx.started_record(plan.jail.name))
+
+
+def task_provision(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Install each jail's `packages` and enable its `services` once, and when they change."""
+    for plan in ctx.jail_plans():
+        jail = plan.jail
+        if not (jail.packages or jail.services):
+            continue
+        stamp = digest("provision", jail.packages, jail.services)
+        yield step(ctx, f"pkg -j {jail.name} install {' '.join(jail.packages) or '-'}; enable "
+                   f"{' '.join(jail.services) or '-'}", provision_jail, ctx.runner, ctx.zfs,
+                   plan.container, jail.name, jail.packages, jail.services, stamp,
+                   name=jail.name, task_dep=[f"start:{jail.name}"],
+                   uptodate=[StampIs(ctx.zfs, plan.container, "provision", stamp)])
 
 
 def task_jail(ctx: Context) -> Iterator[dict[str, Any]]:
@@ -121,5 +144,6 @@ def task_jail(ctx: Context) -> Iterator[dict[str, Any]]:
             "name": name,
             "doc": f"jail {name} ({plan.jail.ip}), cloned from {plan.release.release}",
             "actions": None,
-            "task_dep": [f"start:{name}"],
+            "task_dep": [f"provision:{name}" if plan.jail.packages or plan.jail.services
+                         else f"start:{name}"],
         }

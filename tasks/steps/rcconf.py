@@ -16,7 +16,7 @@ from tasks.locks import file_lock
 from tasks.runner import Runner
 
 ASSIGNMENT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-HOST_SETTINGS = {"jail_enable": "YES", "jail_parallel_start": "YES"}
+HOST_SETTINGS = {"jail_enable": "YES", "jail_parallel_start": "YES", "jail_reverse_stop": "YES"}
 
 
 def read_rc_vars(rc_conf: Path) -> dict[str, str]:
@@ -60,3 +60,9 @@ def add_to_jail_list(runner: Runner, rc_conf: Path, lock: Path, name: str) -> No
     with file_lock(lock):
         if name not in jail_list(rc_conf):
             runner.run(["sysrc", "-f", str(rc_conf), f"jail_list+={name}"], step="rc")
+
+
+def remove_from_jail_list(runner: Runner, rc_conf: Path, lock: Path, name: str) -> None:
+    with file_lock(lock):
+        if name in jail_list(rc_conf):
+            runner.run(["sysrc", "-f", str(rc_conf), f"jail_list-={name}"], step="destroy")

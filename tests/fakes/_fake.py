@@ -7,9 +7,12 @@ $THINJAIL_FAKE_STATE/calls.log (one JSON object per line).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -38,3 +41,11 @@ def running_dir() -> Path:
     path = state_dir() / "running"
     path.mkdir(exist_ok=True)
     return path
+
+
+@contextmanager
+def locked() -> Iterator[None]:
+    """Serialise changes to shared fake state, as the kernel serialises the real ones."""
+    with (state_dir() / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

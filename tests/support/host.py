@@ -95,8 +95,20 @@ class Host:
                                 os.environ.get("PATH", "")])
         return {**os.environ, "PATH": path, "THINJAIL_FAKE_STATE": str(self.fake_state)}
 
+    def seed_host(self) -> None:
+        """The host's own NIC (the bridge's uplink), as the fake ifconfig sees it."""
+        interfaces = self.fake_state / "interfaces.json"
+        if not interfaces.exists():
+            self.fake_state.mkdir(parents=True, exist_ok=True)
+            nic = {"members": [], "up": True, "descr": "", "ether": "", "vnet": None}
+            interfaces.write_text(json.dumps({"igc0": nic}))
+
+    def interfaces(self) -> dict[str, Any]:
+        return json.loads((self.fake_state / "interfaces.json").read_text())
+
     def doit(self, *args: str, write: bool = True) -> Run:
         """Run `doit <args> config=<file>` with doit's JSON reporter."""
+        self.seed_host()
         if write:
             self.write_config()
         argv = [sys.executable, "-m", "doit", *args[:1], "-f", str(self.repo / "dodo.py"),

@@ -1,9 +1,10 @@
-"""start: create a jail from its own jail.conf.d file, as rc.d/jail does for `service jail
-start NAME` (`jail -f FILE -c NAME`), or restart it (`-rc`) when what it was started with
-changed: its conf, its fstab, or its base (patch level, re-extraction).
+"""Starting, stopping and restarting a jail, always from its own jail.conf.d file, as rc.d/jail
+does for `service jail start NAME` (`jail -f FILE -c NAME`).
 
-What a jail was started with is recorded as a digest in thinjail's state directory; which
-jails run is asked from `jls` once per run.
+`start` restarts (`-rc`) a running jail when what it was started with changed: its conf, its
+fstab, or its base (patch level, re-extraction). That is recorded as a digest in thinjail's
+state directory; which jails run is asked from `jls` once per run. Stopping runs the jail's
+exec.poststop hooks, which remove its epair, and does nothing for a stopped jail.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class StartInputs:
         return name in running.names() and started_with == self.digest()
 
 
-def start_jail(runner: Runner, running: RunningJails, inputs: StartInputs, name: str) -> None:
-    if inputs.current(running, name):
+def start_jail(runner: Runner, running: RunningJails, inputs: StartInputs, name: str,
+               always: bool = False) -> None:
+    """Start the jail, or restart it when it runs with other inputs (or `always`)."""
+    if inputs.current(running, name) and not always:
         return
     # A running jail not started with these inputs (or by thinjail) is restarted with them.
     action = "-rc" if name in running.names() else "-c"
@@ -67,3 +70,12 @@ def start_jail(runner: Runner, running: RunningJails, inputs: StartInputs, name:
     running.invalidate()
     inputs.record.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(inputs.record, inputs.digest().encode())
+
+
+def stop_jail(runner: Runner, running: RunningJails, conf: Path, record: Path,
+              name: str) -> None:
+    """Stop the jail if it runs (its exec.poststop hooks remove its epair)."""
+    if name in running.names():
+        runner.run(["jail", "-f", str(conf), "-r", name], step="stop")
+        running.invalidate()
+    record.unlink(missing_ok=True)

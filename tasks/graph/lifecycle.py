@@ -1,0 +1,76 @@
+"""Jail lifecycle commands an admin runs by name: stop, restart, destroy, purge, status, and
+the orphan report every run includes. None of them is part of `doit` alone except the
+report; removal only ever happens when asked for by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tasks.checks import JailStopped, NoOrphans
+from tasks.context import Context
+from tasks.graph import step
+from tasks.graph.jails import start_inputs
+from tasks.steps.removal import destroy_jail, purge
+from tasks.steps.running import start_jail, stop_jail
+from tasks.steps.status import JailRow, print_status
+
+
+def task_stop(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Stop jails (`doit stop:<name>`); a stopped jail stays stopped, its epair removed."""
+    for plan in ctx.jail_plans():
+        name = plan.jail.name
+        yield step(ctx, f"stop {name}: jail -f {plan.conf} -r {name}", stop_jail, ctx.runner,
+                   ctx.running, plan.conf, ctx.started_record(name), name,
+                   name=name, uptodate=[JailStopped(ctx.running, name)])
+
+
+def task_restart(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Restart jails (`doit restart:<name>`), building what they need first."""
+    for plan in ctx.jail_plans():
+        name = plan.jail.name
+        yield step(ctx, f"restart {name}: jail -f {plan.conf} -rc {name}", start_jail,
+                   ctx.runner, ctx.running, start_inputs(ctx, plan), name, True,
+                   name=name, task_dep=[f"start:{name}"])
+
+
+def task_destroy(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Remove a jail (`doit destroy:<name>`): stop it, move its dataset to the trash, drop
+    its conf, fstab and jail_list entry. There is no `doit destroy` for all jails."""
+    plans = {plan.jail.name: plan for plan in ctx.jail_plans()}
+    root = ctx.root_mountpoint
+    for name in sorted({*plans, *ctx.orphans()}):
+        conf = ctx.config.paths.jail_conf_d / f"{name}.conf"
+        yield step(ctx, f"stop {name} and move {ctx.containers}/{name} to {ctx.trash}",
+                   destroy_jail, ctx.runner, ctx.zfs, ctx.running, name,
+                   f"{ctx.containers}/{name}", ctx.trash, conf,
+                   root / f"{name}-nullfs-base.fstab", root / f"{name}-nullfs-base",
+                   ctx.started_record(name), ctx.config.paths.rc_conf, ctx.rc_conf_lock,
+                   basename=f"destroy:{name}")
+
+
+def task_purge(ctx: Context) -> dict[str, Any]:
+    """Destroy for good what `destroy:<name>` moved to the trash."""
+    entries = [f"{ctx.trash}/{entry}" for entry in ctx.zfs.children(ctx.trash)]
+    return step(ctx, f"destroy {', '.join(entries) or 'nothing (the trash is empty)'}",
+                purge, ctx.zfs, entries)
+
+
+def task_orphans(ctx: Context) -> dict[str, Any]:
+    """Report jails that config.yaml no longer names; nothing is removed."""
+    return step(ctx, "report jails that config.yaml no longer names", _report_orphans, ctx,
+                uptodate=[NoOrphans(ctx.orphans)])
+
+
+def _report_orphans(ctx: Context) -> None:
+    for name in ctx.orphans():
+        print(f"orphan: jail {name} is not in {ctx.config.source.name} but its dataset or "
+              f"conf exists; nothing was removed. Add it back, or `doit destroy:{name}`.")
+
+
+def task_status(ctx: Context) -> dict[str, Any]:
+    """Show each jail: running or not, IP, release and patch level, origin, space used."""
+    rows = [JailRow(p.jail.name, str(p.jail.ip), p.release.release, p.release.base,
+                    p.container) for p in ctx.jail_plans()]
+    return step(ctx, "print the status of every jail", print_status, ctx.zfs, ctx.running,
+                rows, ctx.orphans(), verbosity=2)

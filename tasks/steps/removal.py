@@ -1,0 +1,50 @@
+"""Removing a jail is explicit and reversible until purged.
+
+`destroy_jail` stops the jail, moves its dataset into `<root>/trash/<name>-<time>` (a rename:
+the data stays, `zfs rename` brings it back), and then removes it from jail_list and removes
+its conf, fstab and root directory. `purge` really destroys trash entries. Only datasets that
+thinjail created are touched.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tasks.errors import ThinjailError
+from tasks.runner import Runner
+from tasks.steps.rcconf import remove_from_jail_list
+from tasks.steps.render import MARKER
+from tasks.steps.running import RunningJails, stop_jail
+from tasks.zfs import Zfs
+
+STEP = "destroy"
+
+
+def destroy_jail(runner: Runner, zfs: Zfs, running: RunningJails, name: str, container: str,
+                 trash_root: str, conf: Path, fstab: Path, jail_root: Path, record: Path,
+                 rc_conf: Path, lock: Path) -> None:
+    if zfs.exists(container) and not zfs.created_by_us(container):
+        raise ThinjailError(f"{STEP}: {container} was not created by thinjail: not touching it")
+    stop_jail(runner, running, conf, record, name)
+    if zfs.exists(container):
+        if not zfs.exists(trash_root):
+            zfs.create(trash_root, STEP)
+        trash = f"{trash_root}/{name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+        zfs.rename(container, trash, STEP)
+        print(f"{name}: dataset moved to {trash}; `zfs rename {trash} {container}` restores "
+              f"it, `doit purge` destroys it")
+    remove_from_jail_list(runner, rc_conf, lock, name)
+    for path in (conf, fstab):
+        if path.is_file() and path.read_text(errors="replace").startswith(MARKER):
+            path.unlink()
+    if jail_root.is_dir():
+        jail_root.rmdir()  # empty once the jail's nullfs mounts are gone
+
+
+def purge(zfs: Zfs, entries: list[str]) -> None:
+    """Destroy trash entries for good (with their snapshots)."""
+    for entry in entries:
+        if not zfs.created_by_us(entry):
+            raise ThinjailError(f"purge: {entry} was not created by thinjail: not touching it")
+        zfs.destroy(entry, "purge", recursive=True)
