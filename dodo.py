@@ -1,8 +1,9 @@
 """thinjail: VNET + NullFS thin jails on FreeBSD as a doit task graph.
 
 Run `doit` (all jails), `doit jail:<name>` (one jail), `doit list` (the graph).
-Pass `config=<file>` to use another config than config.yaml beside this file, and
-`dry_run=1` to print the commands that would change something instead of running them.
+Pass `config=<file>` to use another config than config.yaml beside this file,
+`dry_run=1` to print what would be done instead of doing it, `image_dir=<dir>` to choose
+where `doit image` writes, `image=<dir or URL>` to import templates instead of building them.
 """
 
 import sys
@@ -12,13 +13,14 @@ from doit import get_var
 
 from tasks.context import load_context
 from tasks.errors import ConfigError
-from tasks.graph import bind, host, jails, lifecycle, release
+from tasks.graph import bind, host, image, jails, lifecycle, release
 
 CONFIG = Path(get_var("config", str(Path(__file__).with_name("config.yaml"))))
 DRY_RUN = get_var("dry_run", "0").lower() in ("1", "yes", "true")
 
 try:
-    CONTEXT = load_context(CONFIG, dry_run=DRY_RUN)
+    CONTEXT = load_context(CONFIG, dry_run=DRY_RUN, image_dir=get_var("image_dir", None),
+                           image=get_var("image", None))
 except ConfigError as error:
     # Bad input stops here, before any command has run.
     sys.exit(f"thinjail: {error}")
@@ -34,6 +36,9 @@ DOIT_CONFIG = {
 # Host stage
 task_host = bind(host.task_host, CONTEXT)
 # Release stage: fetch -> extract -> tzdns -> update -> skeleton -> certs -> snapshot
+# (with an image configured, image_import lands the templates first and fetch ... skeleton
+# are current)
+task_image_import = bind(image.task_image_import, CONTEXT)
 task_fetch = bind(release.task_fetch, CONTEXT)
 task_extract = bind(release.task_extract, CONTEXT)
 task_tzdns = bind(release.task_tzdns, CONTEXT)
@@ -41,6 +46,7 @@ task_update = bind(release.task_update, CONTEXT)
 task_skeleton = bind(release.task_skeleton, CONTEXT)
 task_certs = bind(release.task_certs, CONTEXT)
 task_snapshot = bind(release.task_snapshot, CONTEXT)
+task_image = bind(image.task_image, CONTEXT)
 # Jail stage, per jail: clone -> fstab -> conf -> rc -> start -> provision
 task_jail_conf = bind(jails.task_jail_conf, CONTEXT)
 task_clone = bind(jails.task_clone, CONTEXT)

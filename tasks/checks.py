@@ -67,6 +67,19 @@ class BaseUpdated:
 
 
 @dataclass
+class AnyOf:
+    """Current when one of the checks is (doit itself requires all of them)."""
+
+    checks: tuple[Callable[[], bool], ...]
+
+    def __call__(self) -> bool:
+        return any(check() for check in self.checks)
+
+    def __repr__(self) -> str:
+        return " or ".join(map(repr, self.checks))
+
+
+@dataclass
 class DatasetsExist:
     zfs: Zfs
     names: tuple[str, ...]

@@ -42,7 +42,7 @@ IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
 TOP_KEYS = {"release", "arch", "mirror", "patch", "timezone", "resolv_conf", "devfs_ruleset",
-            "zfs", "paths", "network", "jails"}
+            "image", "zfs", "paths", "network", "jails"}
 REQUIRED_TOP = ("release", "zfs", "network", "jails")
 JAIL_KEYS = {"id", "ip", "release", "allow_mount", "devfs_ruleset", "packages", "services"}
 NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
@@ -108,12 +108,19 @@ class Config:
     paths: Paths
     network: Network
     jails: tuple[Jail, ...] = field(default=())
+    image: str | None = None  # templates to import instead of building them (see image.py)
 
     def jail(self, name: str) -> Jail:
         for jail in self.jails:
             if jail.name == name:
                 return jail
         raise KeyError(name)
+
+
+def valid_image_source(value: Any) -> bool:
+    """An image is named by an absolute path or an http(s):// or file:// URL."""
+    return isinstance(value, str) and bool(
+        re.match(r"^(https?|file)://[^\s'\"]+$", value) or SAFE_PATH_RE.match(value))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -211,6 +218,11 @@ class _Validator:
             self.bad("timezone", f"{timezone!r} is not valid: use 'host' or a zone name "
                      "such as Asia/Shanghai")
         resolv_conf = self.path(data.get("resolv_conf", "/etc/resolv.conf"), "resolv_conf")
+        image = data.get("image")
+        if image is not None and not valid_image_source(image):
+            self.bad("image", f"{image!r} is not an absolute path or an http(s)/file URL of an "
+                     "image directory")
+            image = None
         zfs_root = self.zfs_root(self.mapping(data.get("zfs"), "zfs", {"root"}))
         paths = self.paths(self.mapping(data.get("paths"), "paths", set(PATH_DEFAULTS)))
         network = self.network(self.mapping(data.get("network"), "network", NETWORK_KEYS))
@@ -221,7 +233,8 @@ class _Validator:
             return None
         return Config(source=source.resolve(), release=release, arch=arch, mirror=mirror,
                       patch=patch, timezone=timezone, resolv_conf=resolv_conf,
-                      zfs_root=zfs_root, paths=paths, network=network, jails=jails)
+                      zfs_root=zfs_root, paths=paths, network=network, jails=jails,
+                      image=image)
 
     def ruleset(self, value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:

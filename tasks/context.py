@@ -7,7 +7,8 @@ from functools import cached_property
 from pathlib import Path
 
 from tasks.checks import BaseUpdated
-from tasks.config import Config, load_config
+from tasks.config import Config, load_config, valid_image_source
+from tasks.errors import ConfigError
 from tasks.plan import JailPlan, ReleasePlan, jail_release
 from tasks.runner import Runner
 from tasks.steps.network import HostInterfaces
@@ -32,6 +33,8 @@ class Context:
     interfaces: HostInterfaces
     state_dir: Path
     templates_dir: Path = TEMPLATES_DIR
+    image_dir: Path | None = None  # where `doit image` writes (default: in the media dataset)
+    image_source: str | None = None  # an image to import instead of building the templates
 
     @property
     def rc_conf_lock(self) -> Path:
@@ -95,12 +98,20 @@ class Context:
         return [ReleasePlan(self.config, release) for release in sorted(releases)]
 
 
-def load_context(config_path: Path, dry_run: bool = False) -> Context:
-    """Validate the config (before any command runs), then set up the run's objects."""
+def load_context(config_path: Path, dry_run: bool = False, image_dir: str | None = None,
+                 image: str | None = None) -> Context:
+    """Validate the config and the command line (before any command runs), then set up the
+    run's objects."""
     config = load_config(config_path)
+    if image is not None and not valid_image_source(image):
+        raise ConfigError([f"image={image}: not an absolute path or an http(s)/file URL"])
+    if image_dir is not None and not image_dir.startswith("/"):
+        raise ConfigError([f"image_dir={image_dir}: use an absolute path"])
     state_dir = state_dir_for(config_path)
     state_dir.mkdir(parents=True, exist_ok=True)
     runner = Runner(log_path=state_dir / "commands.log", dry_run=dry_run)
     zfs = Zfs(runner, config.zfs_root, state_dir / "zfs.generation")
     return Context(config=config, runner=runner, zfs=zfs, running=RunningJails(runner),
-                   interfaces=HostInterfaces(runner), state_dir=state_dir)
+                   interfaces=HostInterfaces(runner), state_dir=state_dir,
+                   image_dir=Path(image_dir) if image_dir else None,
+                   image_source=image or config.image)

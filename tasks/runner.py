@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from tasks.errors import CommandError
 
@@ -44,9 +45,9 @@ class Runner:
 
     def pipeline(self, commands: Sequence[Sequence[str]], *, step: str, changes: bool = True,
                  env: Mapping[str, str] | None = None, ok_codes: Sequence[int] = (0,),
-                 ) -> subprocess.CompletedProcess[str]:
+                 stdout: IO[bytes] | None = None) -> subprocess.CompletedProcess[str]:
         """Run `a | b | ...`; fails when any stage fails. The result carries the last stage's
-        stdout and every stage's stderr."""
+        stdout (unless it goes to the `stdout` file) and every stage's stderr."""
         for argv in commands:
             self._require(argv[0], step)
         text = " | ".join(shlex.join(argv) for argv in commands)
@@ -64,7 +65,8 @@ class Runner:
             for i, argv in enumerate(commands):
                 last = i == len(commands) - 1
                 stdin = procs[-1].stdout if procs else subprocess.DEVNULL
-                procs.append(subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
+                out_to = (stdout or subprocess.PIPE) if last else subprocess.PIPE
+                procs.append(subprocess.Popen(argv, stdin=stdin, stdout=out_to,
                                               stderr=subprocess.PIPE if last else errs[i],
                                               env=full_env))
                 if i:
@@ -77,7 +79,8 @@ class Runner:
         seconds = time.monotonic() - start
         self._log(step, commands, changes, codes, seconds)
         rc = next((c for c in codes if c != 0), 0)
-        result = subprocess.CompletedProcess(list(commands[-1]), rc, out.decode(errors="replace"),
+        result = subprocess.CompletedProcess(list(commands[-1]), rc,
+                                             (out or b"").decode(errors="replace"),
                                              stderr.decode(errors="replace"))
         if rc not in ok_codes:
             detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]

@@ -101,8 +101,9 @@ class Zfs:
             name, prop, value, source = line.split("\t")
             ds = found.setdefault(name, Dataset(name))
             if prop.startswith(STAMP_PREFIX):
-                # Only a stamp set on the dataset itself counts, never an inherited one.
-                if source == "local" and value != "-":
+                # Only a stamp set on the dataset itself (or received with it from an image)
+                # counts, never an inherited one.
+                if source in ("local", "received") and value != "-":
                     ds.stamps[prop[len(STAMP_PREFIX):]] = value
             elif prop == "used":
                 ds.used = int(value) if value.isdigit() else 0

@@ -47,10 +47,21 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
         yield server
 
 
-@pytest.fixture
-def host(pool: str, mirror: Mirror, tmp_path: Path) -> Iterator[Host]:
+def _host(pool: str, mirror: Mirror, tmp: Path) -> Iterator[Host]:
     root = f"{pool}/{uuid.uuid4().hex[:8]}/jails"
     mirror.requests.clear()
-    yield Host(pool=pool, root=root, tmp=tmp_path, mirror_url=mirror.url)
+    tmp.mkdir(exist_ok=True)
+    yield Host(pool=pool, root=root, tmp=tmp, mirror_url=mirror.url)
     mirror.faults.clear()
     zfspool.destroy_tree(root.rsplit("/", 1)[0])
+
+
+@pytest.fixture
+def host(pool: str, mirror: Mirror, tmp_path: Path) -> Iterator[Host]:
+    yield from _host(pool, mirror, tmp_path)
+
+
+@pytest.fixture
+def other_host(pool: str, mirror: Mirror, tmp_path: Path) -> Iterator[Host]:
+    """A second jail host: its own parent dataset, host files and fake state."""
+    yield from _host(pool, mirror, tmp_path / "other-host")

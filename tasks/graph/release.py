@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.checks import ArchiveVerified, DatasetsExist, StampIs
+from tasks.checks import AnyOf, ArchiveVerified, DatasetsExist, StampIs
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import ReleasePlan
@@ -26,11 +26,15 @@ def _media(ctx: Context) -> str:
 def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
     """Download base.txz and MANIFEST; the archive counts only once its sha256 matches."""
     for plan in ctx.release_plans():
+        imported = [f"image_import:{plan.release}"] if ctx.image_source else []
         yield step(ctx, f"download {plan.mirror_dir}/base.txz into {_media(ctx)}",
                    _fetch, ctx, plan,
-                   name=plan.release, task_dep=["host:datasets"],
-                   uptodate=[ArchiveVerified(ctx.zfs, _media(ctx), plan.archive_name,
-                                             plan.manifest_name)])
+                   name=plan.release, task_dep=["host:datasets", *imported],
+                   # Once the base is extracted (or imported) the archive is not needed.
+                   uptodate=[AnyOf((ArchiveVerified(ctx.zfs, _media(ctx), plan.archive_name,
+                                                    plan.manifest_name),
+                                    StampIs(ctx.zfs, plan.base, "extract",
+                                            plan.extract_stamp)))])
 
 
 def _fetch(ctx: Context, plan: ReleasePlan) -> None:

@@ -46,6 +46,7 @@ class Host:
     jails: dict[str, dict[str, Any]] = field(default_factory=lambda: {"pg-1": {"id": 111}})
     overrides: dict[str, Any] = field(default_factory=dict)
     repo: Path = REPO  # the checkout whose dodo.py runs
+    fakes: bool = True  # False: a Linux host without even fake FreeBSD commands
     _seen: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -91,8 +92,8 @@ class Host:
         self.config_path.write_text(yaml.safe_dump(config or self.config(), sort_keys=False))
 
     def env(self) -> dict[str, str]:
-        path = os.pathsep.join([str(FAKES), str(Path(sys.executable).parent),
-                                os.environ.get("PATH", "")])
+        path = os.pathsep.join([*([str(FAKES)] if self.fakes else []),
+                                str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         return {**os.environ, "PATH": path, "THINJAIL_FAKE_STATE": str(self.fake_state)}
 
     def seed_host(self) -> None:

@@ -1,0 +1,46 @@
+"""Images for CI: `doit image` exports the configured release's templates; with an image
+configured (`image:` in the config or `image=` on the command line) `image_import` lands
+them before the release stage, which then finds fetch, extract, update and skeleton current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tasks.checks import StampIs
+from tasks.context import Context
+from tasks.graph import step
+from tasks.plan import ReleasePlan
+from tasks.steps.image import export_image, import_image
+
+
+def task_image(ctx: Context) -> dict[str, Any]:
+    """Export the release's base and skeleton as verified zfs send streams (for CI)."""
+    plan = ReleasePlan(ctx.config, ctx.config.release)
+    out_dir = ctx.image_dir or ctx.zfs.mountpoint(f"{ctx.config.zfs_root}/media") / "images" \
+        / f"{plan.release}-{ctx.config.arch}"
+    return step(ctx, f"write the image of {plan.release} to {out_dir}", _export, ctx, plan,
+                out_dir, task_dep=[f"snapshot:{plan.release}"], verbosity=2)
+
+
+def _export(ctx: Context, plan: ReleasePlan, out_dir: Any) -> None:
+    export_image(ctx.runner, ctx.zfs, plan.release, ctx.config.arch, plan.base,
+                 plan.snapshot(), out_dir)
+
+
+def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Import the release's templates from the configured image instead of building them."""
+    if ctx.image_source is None:
+        return
+    plan = ReleasePlan(ctx.config, ctx.config.release)
+    yield step(ctx, f"import the {plan.release} templates from {ctx.image_source}",
+               _import, ctx, plan, name=plan.release, task_dep=["host:datasets"],
+               uptodate=[StampIs(ctx.zfs, plan.base, "extract", plan.extract_stamp),
+                         StampIs(ctx.zfs, plan.skeleton, "skeleton", plan.skeleton_stamp)])
+
+
+def _import(ctx: Context, plan: ReleasePlan) -> None:
+    staging = ctx.zfs.mountpoint(f"{ctx.config.zfs_root}/media") / f".import-{plan.release}"
+    import_image(ctx.runner, ctx.zfs, str(ctx.image_source), staging, plan.release,
+                 ctx.config.arch, {"base": plan.base, "skeleton": plan.skeleton})

@@ -1,0 +1,117 @@
+"""image: export a release's templates as verified `zfs send` streams, and import them.
+
+An image is a directory: `base.zfs.xz` and `skeleton.zfs.xz` (`zfs send -p`, so the stamps
+travel with the datasets, compressed with xz, single-threaded so the same snapshot always
+gives the same bytes) and `manifest.json` (release, patch level, stamps, sha256 and size of
+every file, creation time, thinjail version). Import verifies every file before the first
+`zfs receive`; a receive is atomic, so a failed import leaves no dataset behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tasks import __version__
+from tasks.errors import ThinjailError
+from tasks.plan import digest
+from tasks.runner import Runner
+from tasks.steps.fetch import download, sha256_of
+from tasks.zfs import Zfs
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+ROLES = ("base", "skeleton")
+
+
+def _stream_file(role: str) -> str:
+    return f"{role}.zfs.xz"
+
+
+def export_image(runner: Runner, zfs: Zfs, release: str, arch: str, base: str,
+                 skeleton_snapshot: str, out_dir: Path) -> dict[str, Any]:
+    """Write the image of one release into out_dir; return its manifest."""
+    base_ds = zfs.get(base)
+    if base_ds is None or "update" not in base_ds.stamps:
+        raise ThinjailError(f"image: {base} is not built yet: run `doit snapshot` first")
+    base_snapshot = f"{base}@image-{digest(sorted(base_ds.stamps.items()))[:10]}"
+    if not zfs.exists(base_snapshot):
+        zfs.snapshot(base_snapshot, "image")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    snapshots = {"base": base_snapshot, "skeleton": skeleton_snapshot}
+    datasets = {}
+    for role, snapshot in snapshots.items():
+        path = out_dir / _stream_file(role)
+        part = path.with_name(path.name + ".part")
+        with part.open("wb") as out:
+            runner.pipeline([["zfs", "send", "-p", snapshot], ["xz", "-T1", "-6", "-c"]],
+                            step="image", stdout=out)
+        os.replace(part, path)
+        dataset, snapshot_name = snapshot.split("@")
+        datasets[role] = {"snapshot": snapshot_name, "file": path.name,
+                          "sha256": sha256_of(path).hexdigest(), "size": path.stat().st_size,
+                          "stamps": dict(sorted(zfs.get(dataset).stamps.items()))}  # type: ignore[union-attr]
+    manifest = {"format": FORMAT, "thinjail_version": __version__, "release": release,
+                "arch": arch, "patch": base_ds.stamps.get("patch"),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "datasets": datasets}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"image of {release} ({manifest['patch']}) written to {out_dir}")
+    return manifest
+
+
+def _url(source: str) -> str:
+    return source if "://" in source else Path(source).resolve().as_uri()
+
+
+def import_image(runner: Runner, zfs: Zfs, source: str, staging: Path, release: str,
+                 arch: str, targets: dict[str, str]) -> None:
+    """Receive an image from a directory path or URL into the datasets `targets` names
+    ({"base": ..., "skeleton": ...}), after verifying every file."""
+    existing = [name for name in targets.values() if zfs.exists(name)]
+    if existing:
+        raise ThinjailError(f"image import: {', '.join(existing)} exist already: an image only "
+                            "lands where there are no templates (thinjail never destroys them)")
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        download(f"{_url(source).rstrip('/')}/{MANIFEST}", staging / MANIFEST)
+        manifest = _read_manifest(staging / MANIFEST, release, arch)
+        for role in ROLES:
+            entry = manifest["datasets"][role]
+            local = staging / Path(entry["file"]).name
+            got, _ = download(f"{_url(source).rstrip('/')}/{entry['file']}", local)
+            if got != entry["sha256"] or local.stat().st_size != entry["size"]:
+                raise ThinjailError(f"image import: {entry['file']} has sha256 {got} and "
+                                    f"{local.stat().st_size} bytes, the manifest says "
+                                    f"{entry['sha256']} and {entry['size']}: the image is "
+                                    "damaged or was tampered with; nothing was received")
+        for role in ROLES:
+            local = staging / Path(manifest["datasets"][role]["file"]).name
+            runner.pipeline([["xz", "-dc", str(local)], ["zfs", "receive", targets[role]]],
+                            step="image import")
+            zfs.invalidate()
+    finally:
+        for leftover in staging.iterdir():
+            leftover.unlink()
+        staging.rmdir()
+    print(f"imported {release} ({manifest['patch']}) from {source}")
+
+
+def _read_manifest(path: Path, release: str, arch: str) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text())
+        entries = manifest["datasets"]
+        ok = manifest["format"] == FORMAT and all(
+            isinstance(entries[role]["sha256"], str) and isinstance(entries[role]["size"], int)
+            and isinstance(entries[role]["file"], str) for role in ROLES)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ThinjailError(f"image import: {path.name} is not a thinjail image manifest") from exc
+    if not ok:
+        raise ThinjailError(f"image import: {path.name} is not a format {FORMAT} manifest")
+    if (manifest.get("release"), manifest.get("arch")) != (release, arch):
+        raise ThinjailError(f"image import: the image holds {manifest.get('release')} "
+                            f"{manifest.get('arch')}, the config wants {release} {arch}")
+    return manifest
