@@ -36,9 +36,8 @@ DOIT_CONFIG = {
 # Host stage
 task_host = bind(host.task_host, CONTEXT)
 # Release stage: fetch -> extract -> tzdns -> update -> skeleton -> certs -> snapshot
-# (with an image configured, image_import lands the templates first and fetch ... skeleton
-# are current)
-task_image_import = bind(image.task_image_import, CONTEXT)
+if CONTEXT.image_source:  # the templates come from an image: fetch ... skeleton are current
+    task_image_import = bind(image.task_image_import, CONTEXT)
 task_fetch = bind(release.task_fetch, CONTEXT)
 task_extract = bind(release.task_extract, CONTEXT)
 task_tzdns = bind(release.task_tzdns, CONTEXT)

@@ -31,8 +31,6 @@ def _export(ctx: Context, plan: ReleasePlan, out_dir: Any) -> None:
 
 def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:
     """Import the release's templates from the configured image instead of building them."""
-    if ctx.image_source is None:
-        return
     plan = ReleasePlan(ctx.config, ctx.config.release)
     yield step(ctx, f"import the {plan.release} templates from {ctx.image_source}",
                _import, ctx, plan, name=plan.release, task_dep=["host:datasets"],
