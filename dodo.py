@@ -12,17 +12,24 @@ from pathlib import Path
 from doit import get_var
 
 from tasks.context import load_context
-from tasks.errors import ConfigError
+from tasks.errors import ThinjailError
 from tasks.graph import bind, host, image, jails, lifecycle, release
+from tasks.locks import hold_run_lock
 
 CONFIG = Path(get_var("config", str(Path(__file__).with_name("config.yaml"))))
 DRY_RUN = get_var("dry_run", "0").lower() in ("1", "yes", "true")
 
+# doit commands that only report; every other one may change the host.
+REPORTING = {"list", "info", "help", "dumpdb", "tabcompletion", "strace"}
+
 try:
     CONTEXT = load_context(CONFIG, dry_run=DRY_RUN, image_dir=get_var("image_dir", None),
                            image=get_var("image", None))
-except ConfigError as error:
-    # Bad input stops here, before any command has run.
+    if not REPORTING & set(sys.argv[1:2]) and not DRY_RUN:
+        # One run per config at a time; held until this process ends.
+        RUN_LOCK = hold_run_lock(CONTEXT.state_dir / "run.lock")
+except ThinjailError as error:
+    # Bad input, or another run in progress, stops here, before any command has run.
     sys.exit(f"thinjail: {error}")
 
 DOIT_CONFIG = {

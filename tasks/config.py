@@ -130,12 +130,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges; keys written beside it override on purpose
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, str | int) and key in seen:
                 raise ConfigError(
                     [f"line {key_node.start_mark.line + 1}: key {key!r} appears twice: "
                      "keep one"])
-            seen.add(key)
+            if isinstance(key, str | int):
+                seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -205,7 +208,7 @@ class _Validator:
         release = self.string(data, "release", "", RELEASE_RE,
                               "use a FreeBSD release name such as 14.3-RELEASE")
         arch = data.get("arch", "amd64")
-        if arch not in MIRROR_ARCH_DIRS:
+        if not isinstance(arch, str) or arch not in MIRROR_ARCH_DIRS:
             self.bad("arch", f"{arch!r} is not known: use one of {', '.join(MIRROR_ARCH_DIRS)}")
         mirror = data.get("mirror", DEFAULT_MIRROR)
         if not isinstance(mirror, str) or not re.match(r"^(https?|file)://[^\s'\"]+$", mirror):

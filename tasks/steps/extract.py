@@ -1,6 +1,7 @@
 """extract: unpack a verified base.txz into the base dataset with bsdtar.
 
-bsdtar keeps file flags, hard links and modes (Python's tarfile does not keep flags).
+bsdtar keeps file flags, hard links and modes (Python's tarfile does not keep flags); the
+archive is checked against its MANIFEST and for unsafe members first (archive.py).
 An extract that was interrupted leaves a base without its stamp: the rerun destroys that
 leftover (only if thinjail created it) and starts over. Re-extraction over a finished base
 first removes every stamp of it, so nothing half-redone looks complete.
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from tasks.errors import ThinjailError
 from tasks.runner import Runner
+from tasks.steps.archive import check_archive
 from tasks.steps.fetch import verify_archive
 from tasks.zfs import STAMP_KEYS, Zfs
 
@@ -21,6 +23,7 @@ STEP = "extract"
 def extract_base(runner: Runner, zfs: Zfs, base: str, archive: Path, manifest: Path,
                  stamp: str) -> None:
     verify_archive(archive, manifest)
+    check_archive(archive)
     if zfs.exists(base) and zfs.stamp(base, "extract") is None:
         if not zfs.created_by_us(base):
             raise ThinjailError(f"{STEP}: {base} exists but thinjail did not create it: rename "
