@@ -17,6 +17,15 @@ from tasks.steps.update import available_patch
 from tasks.zfs import Zfs
 
 
+def answers(question: Callable[[], bool]) -> bool:
+    """A check that asks a command (jls, ifconfig) is False when the command fails: the
+    step then runs and fails with the full message, instead of doit aborting on a check."""
+    try:
+        return question()
+    except ThinjailError:
+        return False
+
+
 @dataclass
 class StampIs:
     zfs: Zfs
@@ -54,8 +63,8 @@ class BaseUpdated:
             return True
         if self.available is None:
             try:
-                self.available = available_patch(self.runner, self.zfs.mountpoint(self.base),
-                                                 self.zfs.mountpoint(self.skeleton),
+                self.available = available_patch(self.runner, self.zfs.directory(self.base),
+                                                 self.zfs.directory(self.skeleton),
                                                  self.release)
             except ThinjailError:
                 return False  # the update step itself will fail with the full message
@@ -103,7 +112,7 @@ class ArchiveVerified:
     def __call__(self) -> bool:
         if not self.zfs.exists(self.media):
             return False
-        directory = self.zfs.mountpoint(self.media)
+        directory = self.zfs.directory(self.media)
         return is_verified(directory / self.archive, directory / self.manifest)
 
     def __repr__(self) -> str:
@@ -131,7 +140,7 @@ class BridgeReady:
     uplink: str | None
 
     def __call__(self) -> bool:
-        return (self.bridge in self.interfaces.names()
+        return (answers(lambda: self.bridge in self.interfaces.names())
                 and bridge_persisted(self.rc_conf, self.bridge, self.uplink))
 
     def __repr__(self) -> str:
@@ -144,7 +153,7 @@ class JailStopped:
     name: str
 
     def __call__(self) -> bool:
-        return self.name not in self.running.names()
+        return answers(lambda: self.name not in self.running.names())
 
     def __repr__(self) -> str:
         return f"<jail {self.name} is not running (jls)>"
@@ -180,7 +189,7 @@ class JailRunningCurrent:
     name: str
 
     def __call__(self) -> bool:
-        return self.inputs.current(self.running, self.name)
+        return answers(lambda: self.inputs.current(self.running, self.name))
 
     def __repr__(self) -> str:
         return (f"<jail {self.name} runs (jls), started with the current {self.inputs.conf.name}, "

@@ -30,6 +30,8 @@ MIRROR_ARCH_DIRS = {
 IFNAMSIZ = 15  # longest interface name FreeBSD accepts (IFNAMSIZ 16 with the NUL)
 DEFAULT_MIRROR = "https://download.freebsd.org/ftp/releases"
 
+# Patterns are applied with fullmatch: `$` alone would let a trailing newline through.
+URL_RE = re.compile(r"(https?|file)://[^\s'\"]+")
 RELEASE_RE = re.compile(r"^[0-9]{1,3}\.[0-9]{1,3}-(RELEASE|RC[0-9]+|BETA[0-9]+|ALPHA[0-9]+)$")
 PATCH_RE = re.compile(r"^(latest|p[0-9]{1,4})$")
 ZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
@@ -120,7 +122,7 @@ class Config:
 def valid_image_source(value: Any) -> bool:
     """An image is named by an absolute path or an http(s):// or file:// URL."""
     return isinstance(value, str) and bool(
-        re.match(r"^(https?|file)://[^\s'\"]+$", value) or SAFE_PATH_RE.match(value))
+        URL_RE.fullmatch(value) or SAFE_PATH_RE.fullmatch(value))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -192,7 +194,7 @@ class _Validator:
         if value is None:
             self.bad(full, f"missing: {fix}")
             return ""
-        if not isinstance(value, str) or not pattern.match(value):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
             self.bad(full, f"{value!r} is not valid: {fix}")
             return ""
         return value
@@ -211,13 +213,13 @@ class _Validator:
         if not isinstance(arch, str) or arch not in MIRROR_ARCH_DIRS:
             self.bad("arch", f"{arch!r} is not known: use one of {', '.join(MIRROR_ARCH_DIRS)}")
         mirror = data.get("mirror", DEFAULT_MIRROR)
-        if not isinstance(mirror, str) or not re.match(r"^(https?|file)://[^\s'\"]+$", mirror):
+        if not isinstance(mirror, str) or not URL_RE.fullmatch(mirror):
             self.bad("mirror", f"{mirror!r} is not an http(s):// or file:// URL")
         patch = self.string(data, "patch", "", PATCH_RE,
                             "use 'latest' or a patch level such as p3", "latest")
         timezone = data.get("timezone", "host")
         if not isinstance(timezone, str) or (timezone != "host" and (
-                not ZONE_RE.match(timezone) or ".." in timezone)):
+                not ZONE_RE.fullmatch(timezone) or ".." in timezone)):
             self.bad("timezone", f"{timezone!r} is not valid: use 'host' or a zone name "
                      "such as Asia/Shanghai")
         resolv_conf = self.path(data.get("resolv_conf", "/etc/resolv.conf"), "resolv_conf")
@@ -250,13 +252,13 @@ class _Validator:
         if value is None:
             return ()
         if not isinstance(value, list) or not all(
-                isinstance(v, str) and pattern.match(v) for v in value):
+                isinstance(v, str) and pattern.fullmatch(v) for v in value):
             self.bad(key, f"{value!r} must be a list of {what}")
             return ()
         return tuple(value)
 
     def path(self, value: Any, key: str) -> Path:
-        if not isinstance(value, str) or not SAFE_PATH_RE.match(value) or "/../" in value:
+        if not isinstance(value, str) or not SAFE_PATH_RE.fullmatch(value) or "/../" in value:
             self.bad(key, f"{value!r} must be an absolute path of letters, digits and ._+-/")
             return Path("/")
         return Path(value)
@@ -267,7 +269,7 @@ class _Validator:
             self.bad("zfs.root", "missing: name the parent dataset, e.g. zdata/jails")
             return ""
         parts = root.split("/") if isinstance(root, str) else [""]
-        if not all(ZFS_COMPONENT_RE.match(p) for p in parts):
+        if not all(ZFS_COMPONENT_RE.fullmatch(p) for p in parts):
             self.bad("zfs.root", f"{root!r} is not a safe dataset name: use pool/dataset "
                      "with letters, digits and _.:- in each component")
             return ""
@@ -282,7 +284,7 @@ class _Validator:
         value = data.get(key)
         if value is None and not required:
             return None
-        if not isinstance(value, str) or not IFNAME_RE.match(value) or len(value) > IFNAMSIZ:
+        if not isinstance(value, str) or not IFNAME_RE.fullmatch(value) or len(value) > IFNAMSIZ:
             self.bad(f"network.{key}", f"{value!r} is not an interface name: letters, digits "
                      f"and _, starting with a letter, at most {IFNAMSIZ} characters")
             return None
@@ -343,7 +345,7 @@ class _Validator:
 
     def jail(self, name: Any, spec: Any, network: Network | None) -> Jail | None:
         key = f"jails.{name}"
-        if not isinstance(name, str) or not JAIL_NAME_RE.match(name) or name.isdigit():
+        if not isinstance(name, str) or not JAIL_NAME_RE.fullmatch(name) or name.isdigit():
             self.bad(key, f"jail name {name!r} is unsafe: use letters, digits, '-' and '_' "
                      "(no '.', not all digits, at most 63 characters)")
             return None
@@ -361,7 +363,8 @@ class _Validator:
                      f"FreeBSD's limit of {IFNAMSIZ}: use an id of at most 9 digits")
             return None
         release = spec.get("release")
-        if release is not None and (not isinstance(release, str) or not RELEASE_RE.match(release)):
+        if release is not None and not (isinstance(release, str)
+                                        and RELEASE_RE.fullmatch(release)):
             self.bad(f"{key}.release", f"{release!r} is not valid: use a FreeBSD release name "
                      "such as 14.3-RELEASE, or leave it out")
             release = None

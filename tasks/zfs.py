@@ -66,14 +66,19 @@ class Zfs:
         ds = self.get(name)
         return None if ds is None else ds.stamps.get(key)
 
+    def directory(self, name: str) -> Path:
+        """The directory to work in for a dataset: its mountpoint, refused while the dataset
+        exists unmounted (writing into the empty directory under it would hide the data)."""
+        ds = self.get(name)
+        if ds is not None and ds.mounted == "no":
+            raise CommandError(f"zfs: dataset {name} is not mounted: `zfs mount {name}` "
+                               "and rerun")
+        return self.mountpoint(name)
+
     def mountpoint(self, name: str) -> Path:
         """Where the dataset is (or, once created with inherited mountpoint, will be) mounted."""
         path = PurePosixPath(name)
         known = self.datasets()
-        if name in known and known[name].mounted == "no":
-            # Writing into the empty directory under an unmounted dataset would hide the data.
-            raise CommandError(f"zfs: dataset {name} is not mounted: `zfs mount {name}` "
-                               "and rerun")
         ancestors = [p for p in [path, *path.parents] if str(p) != "."]
         # Datasets under the root are in the listing; the pool's are asked only when the
         # root itself does not exist yet.

@@ -11,7 +11,7 @@ from tasks.errors import CommandError, ThinjailError
 from tasks.runner import Runner
 from tasks.steps.certs import repaired_target
 from tasks.steps.fetch import manifest_sha256
-from tasks.steps.rcconf import read_rc_vars
+from tasks.steps.rcconf import read_rc_vars, with_jail
 from tasks.steps.render import write_managed
 from tasks.steps.update import patch_level
 
@@ -78,6 +78,17 @@ def test_read_rc_vars(tmp_path: Path) -> None:
                        "jail_enable=YES\njail_list='a b c'\n")
     assert read_rc_vars(rc_conf) == {"hostname": "h", "jail_list": "a b c",
                                      "jail_enable": "YES"}
+
+
+@pytest.mark.parametrize(("current", "name", "expected"), [
+    (["pg-1"], "web", ["pg-1", "web"]),
+    (["pg-1", "web"], "dev", ["pg-1", "dev", "web"]),  # dev comes before web in the config
+    (["mine", "web"], "pg-1", ["mine", "pg-1", "web"]),  # an unmanaged jail keeps its place
+    (["web", "pg-1"], "dev", ["dev", "web", "pg-1"]),  # web and pg-1 keep their order
+    ([], "other", ["other"]),
+])
+def test_with_jail(current: list[str], name: str, expected: list[str]) -> None:
+    assert with_jail(current, name, ("pg-1", "dev", "web")) == expected
 
 
 def test_patch_level(tmp_path: Path) -> None:

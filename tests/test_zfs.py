@@ -80,4 +80,4 @@ def test_unmounted_dataset_is_refused(root: str, tmp_path: Path) -> None:
     zfspool.run("zfs", "umount", root, retry_busy=True)
     zfs.invalidate()
     with pytest.raises(CommandError, match=r"is not mounted: `zfs mount"):
-        zfs.mountpoint(root)
+        zfs.directory(root)

@@ -3,6 +3,7 @@ steps themselves live in tasks/steps/ and know nothing of doit."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,14 @@ def bind(generator: TaskGenerator, context: Context) -> Callable[[], Any]:
     generator's docstring, which `doit list` shows."""
 
     def task() -> Any:
-        return generator(context)
+        try:
+            tasks = generator(context)
+            if isinstance(tasks, dict):
+                return tasks
+            made = list(tasks)  # generated here, so errors surface here
+        except ThinjailError as error:  # e.g. ZFS unreadable: one message, no traceback
+            sys.exit(f"thinjail: {error}")
+        return (task for task in made)  # doit wants a generator
 
     task.__doc__ = generator.__doc__
     task.__name__ = generator.__name__

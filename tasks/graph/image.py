@@ -39,6 +39,6 @@ def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def _import(ctx: Context, plan: ReleasePlan) -> None:
-    staging = ctx.zfs.mountpoint(f"{ctx.config.zfs_root}/media") / f".import-{plan.release}"
+    staging = ctx.zfs.directory(f"{ctx.config.zfs_root}/media") / f".import-{plan.release}"
     import_image(ctx.runner, ctx.zfs, str(ctx.image_source), staging, plan.release,
                  ctx.config.arch, {"base": plan.base, "skeleton": plan.skeleton})

@@ -96,10 +96,11 @@ def _render(ctx: Context, template: str, path: Path, values: dict[str, Any]) -> 
 def task_rc(ctx: Context) -> Iterator[dict[str, Any]]:
     """Add each jail to jail_list in rc.conf, so it starts at boot."""
     rc_conf = ctx.config.paths.rc_conf
+    order = tuple(jail.name for jail in ctx.config.jails)
     for plan in ctx.jail_plans():
         name = plan.jail.name
         yield step(ctx, f"add {name} to jail_list in {rc_conf}",
-                   add_to_jail_list, ctx.runner, rc_conf, ctx.rc_conf_lock, name,
+                   add_to_jail_list, ctx.runner, rc_conf, ctx.rc_conf_lock, name, order,
                    name=name, uptodate=[InJailList(rc_conf, name)],
                    task_dep=[f"conf:{name}", "host:rc"])
 

@@ -38,7 +38,7 @@ def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def _fetch(ctx: Context, plan: ReleasePlan) -> None:
-    fetch_release(plan.mirror_dir, ctx.zfs.mountpoint(_media(ctx)), plan.archive_name,
+    fetch_release(plan.mirror_dir, ctx.zfs.directory(_media(ctx)), plan.archive_name,
                   plan.manifest_name)
 
 
@@ -51,7 +51,7 @@ def task_extract(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def _extract(ctx: Context, plan: ReleasePlan) -> None:
-    media = ctx.zfs.mountpoint(_media(ctx))
+    media = ctx.zfs.directory(_media(ctx))
     extract_base(ctx.runner, ctx.zfs, plan.base, media / plan.archive_name,
                  media / plan.manifest_name, plan.extract_stamp)
 

@@ -46,7 +46,7 @@ def repaired_target(relative: str, target: str) -> str | None:
 
 def repair_links(zfs: Zfs, skeleton: str, stamp: str) -> int:
     """Repair the skeleton's moved links; return how many were rewritten."""
-    root = zfs.mountpoint(skeleton)
+    root = zfs.directory(skeleton)
     repaired = 0
     for top in MOVED:
         for dirpath, dirnames, filenames in os.walk(root / top):

@@ -33,7 +33,7 @@ def extract_base(runner: Runner, zfs: Zfs, base: str, archive: Path, manifest: P
         zfs.clear_stamps(base, STAMP_KEYS, STEP)
     else:
         zfs.create(base, STEP)
-    root = zfs.mountpoint(base)
+    root = zfs.directory(base)
     # --unlink also replaces the links of an earlier skeleton split by directories again.
     runner.run(["bsdtar", "-x", "-p", "--unlink", "-f", str(archive), "-C", str(root)],
                step=STEP)

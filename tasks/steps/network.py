@@ -52,7 +52,7 @@ def bridge_persisted(rc_conf: Path, bridge: str, uplink: str | None) -> bool:
 def ensure_bridge(runner: Runner, interfaces: HostInterfaces, rc_conf: Path, lock: Path,
                   bridge: str, uplink: str | None) -> None:
     if bridge not in interfaces.names():
-        if CLONER_UNIT_RE.match(bridge):
+        if CLONER_UNIT_RE.fullmatch(bridge):
             runner.run(["ifconfig", bridge, "create"], step=STEP)
         else:
             unit = runner.run(["ifconfig", "bridge", "create"], step=STEP).stdout.strip()
@@ -65,7 +65,7 @@ def ensure_bridge(runner: Runner, interfaces: HostInterfaces, rc_conf: Path, loc
         values = read_rc_vars(rc_conf)
         cloned = values.get("cloned_interfaces", "").split()
         settings = [f"ifconfig_{bridge}={bridge_settings(bridge, uplink)}"]
-        if CLONER_UNIT_RE.match(bridge):
+        if CLONER_UNIT_RE.fullmatch(bridge):
             settings.append(f"cloned_interfaces+={bridge}")
         elif not any(values.get(f"ifconfig_{u}_name") == bridge for u in cloned):
             taken = set(cloned) | interfaces.names()

@@ -55,11 +55,23 @@ def jail_list(rc_conf: Path) -> list[str]:
     return read_rc_vars(rc_conf).get("jail_list", "").split()
 
 
-def add_to_jail_list(runner: Runner, rc_conf: Path, lock: Path, name: str) -> None:
-    """Start the jail at boot: `jail_list+=name` appends it once, after the ones there."""
+def with_jail(current: list[str], name: str, config_order: tuple[str, ...]) -> list[str]:
+    """current with name added: before the first entry that config.yaml lists after it, else
+    at the end. Entries already there never move, and jails added in one run land in config
+    order whichever task runs first."""
+    later = set(config_order[config_order.index(name) + 1:]) if name in config_order else set()
+    position = next((i for i, entry in enumerate(current) if entry in later), len(current))
+    return [*current[:position], name, *current[position:]]
+
+
+def add_to_jail_list(runner: Runner, rc_conf: Path, lock: Path, name: str,
+                     config_order: tuple[str, ...]) -> None:
+    """Start the jail at boot: add it to jail_list once (see with_jail for where)."""
     with file_lock(lock):
-        if name not in jail_list(rc_conf):
-            runner.run(["sysrc", "-f", str(rc_conf), f"jail_list+={name}"], step="rc")
+        current = jail_list(rc_conf)
+        if name not in current:
+            wanted = " ".join(with_jail(current, name, config_order))
+            runner.run(["sysrc", "-f", str(rc_conf), f"jail_list={wanted}"], step="rc")
 
 
 def remove_from_jail_list(runner: Runner, rc_conf: Path, lock: Path, name: str) -> None:

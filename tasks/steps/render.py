@@ -22,7 +22,7 @@ SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+:-]*$")
 
 def _safe_path(value: object) -> str:
     text = str(value)
-    if not SAFE_PATH_RE.match(text):
+    if not SAFE_PATH_RE.fullmatch(text):
         raise ThinjailError(f"render: path {text!r} has characters that jail.conf or fstab "
                             "cannot take unquoted: use a mountpoint of letters, digits, ._+:-/")
     return text

@@ -34,7 +34,7 @@ def split_skeleton(runner: Runner, zfs: Zfs, base: str, skeleton: str, stamp: st
     else:
         zfs.create(skeleton, STEP)
     zfs.clear_stamps(base, ("skeleton",), STEP)
-    base_root, skeleton_root = zfs.mountpoint(base), zfs.mountpoint(skeleton)
+    base_root, skeleton_root = zfs.directory(base), zfs.directory(skeleton)
     for relative in (*SPLIT_DIRS, *OPTIONAL_SPLIT_DIRS):
         _move_dir(runner, base_root, skeleton_root, relative)
     (base_root / MOUNT_DIR).mkdir(exist_ok=True)

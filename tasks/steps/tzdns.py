@@ -20,7 +20,7 @@ HOST_ZONEINFO = Path("/var/db/zoneinfo")
 
 def copy_tz_dns(zfs: Zfs, base: str, skeleton: str, timezone: str, resolv_conf: Path,
                 stamp: str) -> None:
-    base_root, skeleton_root = zfs.mountpoint(base), zfs.mountpoint(skeleton)
+    base_root, skeleton_root = zfs.directory(base), zfs.directory(skeleton)
 
     def inside(relative: str) -> Path:
         return template_path(base_root, skeleton_root, relative)

@@ -77,7 +77,7 @@ def update_base(runner: Runner, zfs: Zfs, base: str, skeleton: str, release: str
                 patch: str, stamp: str) -> str:
     """Run freebsd-update on the base unless it already has the pinned patch level; record
     the resulting level in the base's `thinjail:patch` and return it."""
-    root, skeleton_root = zfs.mountpoint(base), zfs.mountpoint(skeleton)
+    root, skeleton_root = zfs.directory(base), zfs.directory(skeleton)
     if patch != patch_level(root):
         _freebsd_update(runner, root, skeleton_root, release, "fetch", "install", step=STEP,
                         changes=True)

@@ -120,9 +120,10 @@ class Host:
         try:
             report = json.loads(proc.stdout)
             results = {t["name"]: t["result"] for t in report["tasks"]}
-            output = "\n".join([report.get("out", ""), report.get("err", ""), proc.stderr,
-                                *(t.get("err", "") for t in report["tasks"]),
-                                *(t.get("error", "") or "" for t in report["tasks"])])
+            parts = [report.get("out"), report.get("err"), proc.stderr,
+                     *(t.get("err") for t in report["tasks"]),
+                     *(t.get("error") for t in report["tasks"])]
+            output = "\n".join(str(part) for part in parts if part)
         except (json.JSONDecodeError, KeyError):
             output = proc.stdout + proc.stderr
         return Run(proc.returncode, results, output,
