@@ -52,12 +52,12 @@ def bridge_persisted(rc_conf: Path, bridge: str, uplink: str | None) -> bool:
 def ensure_bridge(runner: Runner, interfaces: HostInterfaces, rc_conf: Path, lock: Path,
                   bridge: str, uplink: str | None) -> None:
     if bridge not in interfaces.names():
-        if CLONER_UNIT_RE.fullmatch(bridge):
-            runner.run(["ifconfig", bridge, "create"], step=STEP)
-        else:
-            unit = runner.run(["ifconfig", "bridge", "create"], step=STEP).stdout.strip()
-            runner.run(["ifconfig", unit, "name", bridge], step=STEP)
-        runner.run(["ifconfig", bridge, *bridge_settings(bridge, uplink).split()], step=STEP)
+        # One ifconfig invocation creates, names and configures it (ifconfig(8): the new name
+        # is not printed when it is renamed in the same invocation), so an interruption
+        # cannot leave an unnamed bridgeN behind.
+        create = [bridge, "create"] if CLONER_UNIT_RE.fullmatch(bridge) else [
+            "bridge", "create", "name", bridge]
+        runner.run(["ifconfig", *create, *bridge_settings(bridge, uplink).split()], step=STEP)
         interfaces.invalidate()
     with file_lock(lock):
         if bridge_persisted(rc_conf, bridge, uplink):

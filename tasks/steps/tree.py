@@ -19,12 +19,13 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def template_path(base_root: Path, skeleton_root: Path, relative: str) -> Path:
-    """Where `relative` (e.g. etc/localtime) lives on the host: in the base until the
-    skeleton split moved its top directory, in the skeleton after."""
-    top = relative.split("/", 1)[0]
-    if (base_root / top).is_symlink():
-        return skeleton_root / relative
-    return base_root / relative
+    """Where `relative` (e.g. etc/localtime) lives on the host: in the base while its top
+    directory is a real directory there, in the skeleton once the split moved it (the base
+    then has a link, or, in the middle of a split, nothing)."""
+    top = base_root / relative.split("/", 1)[0]
+    if top.is_dir() and not top.is_symlink():
+        return base_root / relative
+    return skeleton_root / relative
 
 
 def remove_tree(runner: Runner, path: Path, step: str) -> None:
