@@ -253,15 +253,3 @@ def test_doit_list_explains_every_task(host: Host) -> None:
     assert set(docs) == {"host", *RELEASE_TASKS, "jail_conf", *JAIL_TASKS, "provision", "jail",
                          "stop", "restart", "destroy:pg-1", "purge", "orphans", "status", "image"}
     assert all(len(doc) > 10 for doc in docs.values())
-
-
-def test_parallel_run_builds_every_jail_once(host: Host) -> None:
-    host.jails.update({f"web{i}": {"id": 20 + i} for i in range(4)})
-    run = host.doit("run", "-n", "2")
-    assert run.returncode == 0, run.output
-    names = ["pg-1", *(f"web{i}" for i in range(4))]
-    assert host.running() == set(names)
-    # rc.conf edits are serialised: no jail lost from jail_list by a concurrent sysrc.
-    listed = (host.etc / "rc.conf").read_text().split('jail_list="')[1].split('"')[0].split()
-    assert sorted(listed) == sorted(names)
-    assert host.doit("run", "-n", "2").ran() == set()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,11 @@ from tasks.errors import CommandError, ThinjailError
 from tasks.runner import Runner
 from tasks.steps.certs import repaired_target
 from tasks.steps.fetch import manifest_sha256
-from tasks.steps.rcconf import read_rc_vars, with_jail
+from tasks.steps.rcconf import add_to_jail_list, read_rc_vars, with_jail
 from tasks.steps.render import write_managed
 from tasks.steps.tree import template_path
 from tasks.steps.update import patch_level
+from tests.support.host import FAKES
 
 
 @pytest.mark.parametrize(("link", "target", "expected"), [
@@ -126,3 +129,23 @@ def test_template_path_follows_the_split(tmp_path: Path) -> None:
     assert template_path(base, skeleton, "var/db/x") == skeleton / "var/db/x"
     (base / "var").symlink_to("skeleton/var")  # after it
     assert template_path(base, skeleton, "var/db/x") == skeleton / "var/db/x"
+
+
+def _add(rc_conf: Path, lock: Path, name: str, order: tuple[str, ...]) -> None:
+    add_to_jail_list(Runner(), rc_conf, lock, name, order)
+
+
+def test_parallel_jail_list_edits_keep_every_jail(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`doit -n` runs rc tasks in parallel processes; sysrc does not lock rc.conf, we do."""
+    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("THINJAIL_FAKE_STATE", str(tmp_path / "fake"))
+    rc_conf, lock = tmp_path / "rc.conf", tmp_path / "rc.conf.lock"
+    order = tuple(f"j{i}" for i in range(8))
+    workers = [multiprocessing.Process(target=_add, args=(rc_conf, lock, name, order))
+               for name in order]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert read_rc_vars(rc_conf)["jail_list"].split() == list(order)

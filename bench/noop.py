@@ -1,0 +1,131 @@
+"""No-op and add-one-jail benchmark: does the cost of "nothing to do" stay flat as a host
+grows from 1 to 100 jails, close to doit's own floor?
+
+Run from the repository root, as root, with zfs-fuse (or OpenZFS) running; FreeBSD's own
+commands are the test fakes (tests/fakes), so this runs on Linux:
+    python -m bench.noop [--sizes 1 10 100] [--repeat 5]
+Writes bench/results/noop.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.support import zfspool
+from tests.support.freebsd_base import build_base_txz
+from tests.support.host import REPO, Host
+from tests.support.mirror import publish, serve
+
+RESULTS = Path(__file__).resolve().parent / "results" / "noop.json"
+FLOOR = Path(__file__).resolve().parent / "floor_dodo.py"
+
+
+def jails(count: int) -> dict[str, dict[str, int]]:
+    return {f"j{i}": {"id": i + 1} for i in range(count)}
+
+
+def timed(argv: list[str], host: Host) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=host.env(), cwd=host.tmp, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def doit_argv(host: Host, *args: str) -> list[str]:
+    return [sys.executable, "-m", "doit", *args[:1], "-f", str(REPO / "dodo.py"), *args[1:],
+            f"config={host.config_path}"]
+
+
+def measure(host: Host, size: int, repeat: int) -> dict[str, Any]:
+    host.jails = jails(size)
+    host.overrides["network"] = {"bridge": "igc0bridge", "uplink": "igc0",
+                                 "subnet": "192.168.0.0/16", "gateway": "192.168.255.254"}
+    build = host.doit("run")
+    assert build.returncode == 0, build.output
+
+    noop = host.doit("run")
+    assert noop.returncode == 0 and noop.ran() == set(), noop.output
+    tasks = len(noop.results)
+    noop_s = statistics.median(timed(doit_argv(host, "run"), host) for _ in range(repeat))
+    floor_argv = [sys.executable, "-m", "doit", "run", "-f", str(FLOOR), f"count={tasks}",
+                  f"dep_file={host.tmp / 'floor.db'}"]
+    subprocess.run(floor_argv, check=True, stdout=subprocess.DEVNULL, cwd=host.tmp)
+    floor_s = statistics.median(timed(floor_argv, host) for _ in range(repeat))
+    list_s = statistics.median(timed(doit_argv(host, "list"), host) for _ in range(repeat))
+
+    host.jails[f"j{size}"] = {"id": size + 1}
+    start = time.perf_counter()
+    added = host.doit("run")
+    add_s = time.perf_counter() - start
+    assert added.returncode == 0, added.output
+    clone = host.dataset(f"containers/j{size}")
+    return {
+        "jails": size, "tasks": tasks,
+        "noop_s": round(noop_s, 3), "floor_s": round(floor_s, 3),
+        "noop_over_floor": round(noop_s / floor_s, 2),
+        "noop_subprocesses": len(noop.commands),
+        "noop_commands": sorted({" ".join(c["argv"][:2]) for c in noop.commands}),
+        "add_one_tasks_run": sorted(added.ran()),
+        "add_one_subprocesses": len(added.commands),
+        "add_one_s": round(add_s, 3),
+        "clone_used_bytes": int(zfspool.zfs_get(clone, "used")),
+        "list_s": round(list_s, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    problem = zfspool.zfs_available()
+    if problem:
+        raise SystemExit(f"bench: {problem}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="thinjail-bench-") as tmp:
+        work = Path(tmp)
+        archive, manifest = build_base_txz(work / "build")
+        publish(work / "www", archive, manifest)
+        pool = f"tjbench{uuid.uuid4().hex[:6]}"
+        zfspool.create_pool(pool, work, size="2G")
+        try:
+            with serve(work / "www") as mirror:
+                for size in args.sizes:
+                    (work / f"n{size}").mkdir()
+                    host = Host(pool=pool, root=f"{pool}/n{size}/jails", tmp=work / f"n{size}",
+                                mirror_url=mirror.url)
+                    rows.append(measure(host, size, args.repeat))
+                    print(json.dumps(rows[-1]), flush=True)
+        finally:
+            zfspool.destroy_pool(pool)
+    write(rows)
+
+
+def write(rows: list[dict[str, Any]]) -> None:
+    result = {"machine": f"{platform.system()} {platform.machine()}, python "
+                         f"{platform.python_version()}, zfs-fuse",
+              "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "rows": rows}
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print("\n| jails | tasks | no-op s | doit floor s | ratio | no-op subprocesses | "
+          "add one: tasks run / subprocesses / s | clone used | `doit list` s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['jails']} | {r['tasks']} | {r['noop_s']} | {r['floor_s']} | "
+              f"{r['noop_over_floor']} | {r['noop_subprocesses']} | "
+              f"{len(r['add_one_tasks_run'])} / {r['add_one_subprocesses']} / {r['add_one_s']} | "
+              f"{r['clone_used_bytes'] // 1024} KiB | {r['list_s']} |")
+
+
+if __name__ == "__main__":
+    main()
