@@ -13,10 +13,17 @@ if ((${#missing[@]})); then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# zfs-fuse forks into the background; wait until it answers.
+# A zfs-fuse daemon left wedged by an earlier run (it can hang under concurrent mounts)
+# is restarted; zfs-fuse forks into the background, so wait until it answers.
+if pgrep -x zfs-fuse >/dev/null && ! timeout 20 zpool list >/dev/null 2>&1; then
+  pkill -9 -x zfs-fuse || true
+  sleep 1
+  awk '$3 ~ /^fuse/ && $2 != "/sys/fs/fuse/connections" {print $2}' /proc/mounts | sort -r |
+    while read -r mnt; do umount -l "$mnt" || true; done
+fi
 pgrep -x zfs-fuse >/dev/null || zfs-fuse
-for _ in $(seq 1 50); do zpool list >/dev/null 2>&1 && break; sleep 0.2; done
-zpool list >/dev/null
+for _ in $(seq 1 50); do timeout 5 zpool list >/dev/null 2>&1 && break; sleep 0.2; done
+timeout 20 zpool list >/dev/null
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q -e '.[test]'
