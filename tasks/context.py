@@ -84,6 +84,10 @@ class Context:
     def orphans(self) -> list[str]:
         """Jails thinjail made that config.yaml no longer names: a dataset under containers
         or a managed jail.conf.d file. They are reported, never removed by a run."""
+        return self._orphans
+
+    @cached_property
+    def _orphans(self) -> list[str]:
         configured = {jail.name for jail in self.config.jails}
         found = set(self.zfs.children(self.containers))
         conf_d = self.config.paths.jail_conf_d

@@ -18,8 +18,6 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from tqdm import tqdm
-
 from tasks.errors import ThinjailError
 
 STEP = "fetch"
@@ -74,6 +72,8 @@ def download(url: str, dest: Path, *, timeout: float = TIMEOUT_SECONDS, resume: 
     """Stream url into dest, continuing an earlier partial dest when resume is set and the
     server honours Range. Return the sha256 of the whole file and whether it was resumed.
     A progress bar goes to `progress` when that is a terminal."""
+    from tqdm import tqdm  # here, not at the top: a no-op run downloads nothing
+
     offset = dest.stat().st_size if resume and dest.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
     try:

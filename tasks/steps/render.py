@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 from tasks.errors import ThinjailError
 from tasks.steps.tree import write_atomic
@@ -29,6 +30,8 @@ def _safe_path(value: object) -> str:
 
 
 def environment(templates_dir: Path) -> jinja2.Environment:
+    import jinja2  # here, not at the top: a no-op run renders nothing and skips its import
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
