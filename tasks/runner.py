@@ -108,3 +108,21 @@ class Runner:
                  "seconds": round(seconds, 4), "changes": changes, "dry_run": codes is None}
         with self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
+
+
+class CachedAnswer:
+    """The words a read-only command prints (`jls name`, `ifconfig -l`), asked once per run
+    and cached until we change what it reports."""
+
+    def __init__(self, runner: Runner, argv: Sequence[str], step: str) -> None:
+        self.runner, self.argv, self.step = runner, tuple(argv), step
+        self._names: frozenset[str] | None = None
+
+    def names(self) -> frozenset[str]:
+        if self._names is None:
+            result = self.runner.run(self.argv, step=self.step, changes=False)
+            self._names = frozenset(result.stdout.split())
+        return self._names
+
+    def invalidate(self) -> None:
+        self._names = None

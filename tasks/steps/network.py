@@ -11,29 +11,18 @@ import re
 from pathlib import Path
 
 from tasks.locks import file_lock
-from tasks.runner import Runner
+from tasks.runner import CachedAnswer, Runner
 from tasks.steps.rcconf import read_rc_vars
 
 STEP = "bridge"
 CLONER_UNIT_RE = re.compile(r"^bridge[0-9]+$")
 
 
-class HostInterfaces:
-    """The host's network interfaces (`ifconfig -l`), asked once and cached until we change
-    them."""
+class HostInterfaces(CachedAnswer):
+    """The host's network interfaces."""
 
     def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        self._names: frozenset[str] | None = None
-
-    def names(self) -> frozenset[str]:
-        if self._names is None:
-            result = self.runner.run(["ifconfig", "-l"], step="ifconfig", changes=False)
-            self._names = frozenset(result.stdout.split())
-        return self._names
-
-    def invalidate(self) -> None:
-        self._names = None
+        super().__init__(runner, ("ifconfig", "-l"), "ifconfig")
 
 
 def bridge_settings(bridge: str, uplink: str | None) -> str:

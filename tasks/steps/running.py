@@ -13,28 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.plan import digest, file_digest
-from tasks.runner import Runner
+from tasks.runner import CachedAnswer, Runner
 from tasks.steps.tree import write_atomic
 from tasks.zfs import Zfs
 
 STEP = "start"
 
 
-class RunningJails:
-    """The names of running jails, asked once and cached until we start one."""
+class RunningJails(CachedAnswer):
+    """The names of running jails."""
 
     def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        self._names: frozenset[str] | None = None
-
-    def names(self) -> frozenset[str]:
-        if self._names is None:
-            result = self.runner.run(["jls", "name"], step="jls", changes=False)
-            self._names = frozenset(result.stdout.split())
-        return self._names
-
-    def invalidate(self) -> None:
-        self._names = None
+        super().__init__(runner, ("jls", "name"), "jls")
 
 
 @dataclass(frozen=True)
