@@ -7,6 +7,7 @@ Each read-and-write holds a lock, so jails added in parallel (`doit -n`) are all
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping
@@ -21,11 +22,21 @@ HOST_SETTINGS = {"jail_enable": "YES", "jail_parallel_start": "YES", "jail_rever
 
 def read_rc_vars(rc_conf: Path) -> dict[str, str]:
     """The variables an rc.conf assigns (the last assignment wins, as in sh)."""
+    try:
+        stat = rc_conf.stat()
+    except FileNotFoundError:
+        return {}
+    # Every jail's rc task asks; parse each version of the file once.
+    return dict(_parse_rc_conf(rc_conf, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_rc_conf(rc_conf: Path, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
     values: dict[str, str] = {}
     try:
         lines = rc_conf.read_text(errors="replace").splitlines()
     except FileNotFoundError:
-        return values
+        return ()
     for line in lines:
         match = ASSIGNMENT_RE.match(line)
         if match:
@@ -34,7 +45,7 @@ def read_rc_vars(rc_conf: Path) -> dict[str, str]:
             except ValueError:
                 continue
             values[match.group(1)] = " ".join(words)
-    return values
+    return tuple(values.items())
 
 
 def missing_settings(rc_conf: Path, wanted: Mapping[str, str]) -> dict[str, str]:
