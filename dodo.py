@@ -3,7 +3,8 @@
 Run `doit` (all jails), `doit jail:<name>` (one jail), `doit list` (the graph).
 Pass `config=<file>` to use another config than config.yaml beside this file,
 `dry_run=1` to print what would be done instead of doing it, `image_dir=<dir>` to choose
-where `doit image` writes, `image=<dir or URL>` to import templates instead of building them.
+where `doit image` writes, `image=<dir or URL>` to import templates instead of building them,
+`check_updates=1` to ask freebsd-update for the latest patch level now (see `update_check`).
 """
 
 import sys
@@ -17,17 +18,25 @@ from tasks.graph import bind, host, image, jails, lifecycle, release
 from tasks.locks import hold_run_lock
 
 CONFIG = Path(get_var("config", str(Path(__file__).with_name("config.yaml"))))
-DRY_RUN = get_var("dry_run", "0").lower() in ("1", "yes", "true")
+
+
+def flag(name: str) -> bool:
+    return get_var(name, "0").lower() in ("1", "yes", "true")
+
+
+DRY_RUN = flag("dry_run")
 
 # doit commands that only report; every other one may change the host.
 REPORTING = {"list", "info", "help", "dumpdb", "tabcompletion", "strace"}
 
 try:
     CONTEXT = load_context(CONFIG, dry_run=DRY_RUN, image_dir=get_var("image_dir", None),
-                           image=get_var("image", None))
-    if not REPORTING & set(sys.argv[1:2]) and not DRY_RUN:
-        # One run per config at a time; held until this process ends.
-        RUN_LOCK = hold_run_lock(CONTEXT.state_dir / "run.lock")
+                           image=get_var("image", None), check_updates=flag("check_updates"))
+    if not REPORTING & set(sys.argv[1:2]):
+        if not DRY_RUN:
+            # One run per config at a time; held until this process ends.
+            RUN_LOCK = hold_run_lock(CONTEXT.state_dir / "run.lock")
+        CONTEXT.prefetch()
 except ThinjailError as error:
     # Bad input, or another run in progress, stops here, before any command has run.
     sys.exit(f"thinjail: {error}")

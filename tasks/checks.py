@@ -3,6 +3,7 @@ never only at doit's state file, and says in its repr what it checks (`doit info
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from tasks.steps.fetch import is_verified
 from tasks.steps.network import HostInterfaces, bridge_persisted
 from tasks.steps.rcconf import jail_list, missing_settings
 from tasks.steps.running import RunningJails, StartInputs
-from tasks.steps.update import available_patch
+from tasks.steps.update import OfferRecord, available_patch
 from tasks.zfs import Zfs
 
 
@@ -43,18 +44,20 @@ class StampIs:
 @dataclass
 class BaseUpdated:
     """The base carries the update stamp and, with `patch: latest`, the patch level that
-    freebsd-update offers now: asked once per run, and only when the stamp matches. One
-    object per release, shared by the update task and the jails on that base, so their
-    restart shows as pending before the update ran."""
+    freebsd-update offers: the recorded answer while it is fresh, else asked (only when the
+    stamp matches). One object per release, shared by the update task and the jails on that
+    base, so their restart shows as pending before the update ran."""
 
     zfs: Zfs
     runner: Runner
+    offers: OfferRecord
     base: str
     skeleton: str
     release: str
     patch: str
     stamp: str
     available: str | None = None
+    asked: float | None = None
 
     def __call__(self) -> bool:
         if self.zfs.stamp(self.base, "update") != self.stamp:
@@ -62,17 +65,23 @@ class BaseUpdated:
         if self.patch != "latest":
             return True
         if self.available is None:
+            self.available, self.asked = self.offers.fresh(self.release) or (None, None)
+        if self.available is None:
             try:
                 self.available = available_patch(self.runner, self.zfs.directory(self.base),
                                                  self.zfs.directory(self.skeleton),
                                                  self.release)
             except ThinjailError:
                 return False  # the update step itself will fail with the full message
+            self.offers.record(self.release, self.available)
         return self.zfs.stamp(self.base, "patch") == self.available
 
     def __repr__(self) -> str:
+        when = "" if self.asked is None else time.strftime(
+            " as of %Y-%m-%d %H:%M", time.localtime(self.asked))
         return (f"<{self.base} has thinjail:update={self.stamp} and the patch level on offer "
-                f"(base at {self.zfs.stamp(self.base, 'patch')}, available {self.available})>")
+                f"(base at {self.zfs.stamp(self.base, 'patch')}, available "
+                f"{self.available}{when})>")
 
 
 @dataclass

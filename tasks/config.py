@@ -43,14 +43,17 @@ JAIL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
-TOP_KEYS = {"release", "arch", "mirror", "patch", "timezone", "resolv_conf", "devfs_ruleset",
-            "image", "zfs", "paths", "network", "jails"}
+TOP_KEYS = {"release", "arch", "mirror", "patch", "update_check", "timezone", "resolv_conf",
+            "devfs_ruleset", "image", "zfs", "paths", "network", "jails"}
 REQUIRED_TOP = ("release", "zfs", "network", "jails")
 JAIL_KEYS = {"id", "ip", "release", "allow_mount", "devfs_ruleset", "packages", "services"}
 NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
 PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@/-]*$")  # pkg names and origins
 SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an rc.d name: <name>_enable
 DEFAULT_DEVFS_RULESET = 5  # devfsrules_jail_vnet
+# Seconds an answer of `freebsd-update fetch` (the latest patch level) is reused: asking is a
+# round trip to the update servers, and admins rerun thinjail after every edit.
+DEFAULT_UPDATE_CHECK = 3600
 PATH_DEFAULTS = {
     "jail_conf": "/etc/jail.conf",
     "jail_conf_d": "/etc/jail.conf.d",
@@ -111,6 +114,7 @@ class Config:
     network: Network
     jails: tuple[Jail, ...] = field(default=())
     image: str | None = None  # templates to import instead of building them (see image.py)
+    update_check: int = DEFAULT_UPDATE_CHECK
 
     def jail(self, name: str) -> Jail:
         for jail in self.jails:
@@ -125,7 +129,11 @@ def valid_image_source(value: Any) -> bool:
         URL_RE.fullmatch(value) or SAFE_PATH_RE.fullmatch(value))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (FreeBSD's py-pyyaml is): ten times faster.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently,
     which would merge two jails of the same name without a word)."""
 
@@ -217,6 +225,12 @@ class _Validator:
             self.bad("mirror", f"{mirror!r} is not an http(s):// or file:// URL")
         patch = self.string(data, "patch", "", PATCH_RE,
                             "use 'latest' or a patch level such as p3", "latest")
+        update_check = data.get("update_check", DEFAULT_UPDATE_CHECK)
+        if isinstance(update_check, bool) or not isinstance(update_check, int) \
+                or update_check < 0:
+            self.bad("update_check", f"{update_check!r} is not valid: use the seconds between "
+                     "two questions to freebsd-update for the latest patch level (0: every run)")
+            update_check = DEFAULT_UPDATE_CHECK
         timezone = data.get("timezone", "host")
         if not isinstance(timezone, str) or (timezone != "host" and (
                 not ZONE_RE.fullmatch(timezone) or ".." in timezone)):
@@ -237,7 +251,8 @@ class _Validator:
         if self.problems or network is None:
             return None
         return Config(source=source.resolve(), release=release, arch=arch, mirror=mirror,
-                      patch=patch, timezone=timezone, resolv_conf=resolv_conf,
+                      patch=patch, update_check=update_check, timezone=timezone,
+                      resolv_conf=resolv_conf,
                       zfs_root=zfs_root, paths=paths, network=network, jails=jails,
                       image=image)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from tasks.runner import Runner
 from tasks.steps.network import HostInterfaces
 from tasks.steps.render import MARKER
 from tasks.steps.running import RunningJails
+from tasks.steps.update import OfferRecord
 from tasks.zfs import Zfs
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -32,9 +33,17 @@ class Context:
     running: RunningJails
     interfaces: HostInterfaces
     state_dir: Path
+    offers: OfferRecord
     templates_dir: Path = TEMPLATES_DIR
     image_dir: Path | None = None  # where `doit image` writes (default: in the media dataset)
     image_source: str | None = None  # an image to import instead of building the templates
+    _release_plans: dict[str, ReleasePlan] = field(default_factory=dict, repr=False)
+
+    def prefetch(self) -> None:
+        """Ask the host which jails run and which interfaces exist in the background, while
+        the task graph is built; a run checks both."""
+        self.running.prefetch()
+        self.interfaces.prefetch()
 
     @property
     def rc_conf_lock(self) -> Path:
@@ -52,8 +61,14 @@ class Context:
             container = f"{self.config.zfs_root}/containers/{jail.name}"
             existing = self.zfs.get(container)
             release = jail_release(self.config, jail, existing.origin if existing else None)
-            plans.append(JailPlan(self.config, jail, ReleasePlan(self.config, release), root))
+            plans.append(JailPlan(self.config, jail, self._release_plan(release), root))
         return plans
+
+    def _release_plan(self, release: str) -> ReleasePlan:
+        # One plan per release: its stamps read host files.
+        if release not in self._release_plans:
+            self._release_plans[release] = ReleasePlan(self.config, release)
+        return self._release_plans[release]
 
     def jail_plans(self) -> list[JailPlan]:
         """Each jail with the release it mounts, decided once per run from the config and the
@@ -62,8 +77,9 @@ class Context:
 
     @cached_property
     def _update_checks(self) -> dict[str, BaseUpdated]:
-        return {plan.release: BaseUpdated(self.zfs, self.runner, plan.base, plan.skeleton,
-                                          plan.release, self.config.patch, plan.update_stamp)
+        return {plan.release: BaseUpdated(self.zfs, self.runner, self.offers, plan.base,
+                                          plan.skeleton, plan.release, self.config.patch,
+                                          plan.update_stamp)
                 for plan in self.release_plans()}
 
     def base_updated(self, release: str) -> BaseUpdated:
@@ -99,13 +115,13 @@ class Context:
     def release_plans(self) -> list[ReleasePlan]:
         """The configured release and every release a jail mounts, each built once."""
         releases = {self.config.release, *(p.release.release for p in self.jail_plans())}
-        return [ReleasePlan(self.config, release) for release in sorted(releases)]
+        return [self._release_plan(release) for release in sorted(releases)]
 
 
 def load_context(config_path: Path, dry_run: bool = False, image_dir: str | None = None,
-                 image: str | None = None) -> Context:
+                 image: str | None = None, check_updates: bool = False) -> Context:
     """Validate the config and the command line (before any command runs), then set up the
-    run's objects."""
+    run's objects. `check_updates` asks freebsd-update now, however recent its last answer."""
     config = load_config(config_path)
     if image is not None and not valid_image_source(image):
         raise ConfigError([f"image={image}: not an absolute path or an http(s)/file URL"])
@@ -117,5 +133,7 @@ def load_context(config_path: Path, dry_run: bool = False, image_dir: str | None
     zfs = Zfs(runner, config.zfs_root, state_dir / "zfs.generation")
     return Context(config=config, runner=runner, zfs=zfs, running=RunningJails(runner),
                    interfaces=HostInterfaces(runner), state_dir=state_dir,
+                   offers=OfferRecord(state_dir / "patch-offers.json",
+                                      0 if check_updates else config.update_check),
                    image_dir=Path(image_dir) if image_dir else None,
                    image_source=image or config.image)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
@@ -72,6 +73,7 @@ class ReleasePlan:
     def extract_stamp(self) -> str:
         return digest("extract", STEP_VERSIONS["extract"], self.release, self.config.arch)
 
+    @cached_property  # reads host files: once per plan
     def tzdns_stamp(self) -> str:
         zone = self.config.timezone
         zone_source = file_digest(HOST_LOCALTIME) if zone == "host" else zone
@@ -91,11 +93,12 @@ class ReleasePlan:
     def certs_stamp(self) -> str:
         return digest("certs", STEP_VERSIONS["certs"], self.skeleton_stamp)
 
+    @cached_property
     def snapshot(self) -> str:
         """The skeleton snapshot new jails are cloned from. Its name carries the digest of
         everything in the skeleton, so a changed skeleton gets a new snapshot and jails
         cloned from an older one keep it as their origin."""
-        content = digest(self.skeleton_stamp, self.tzdns_stamp(), self.certs_stamp)
+        content = digest(self.skeleton_stamp, self.tzdns_stamp, self.certs_stamp)
         return f"{self.skeleton}@base-{content[:10]}"
 
 

@@ -15,11 +15,13 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Generic, TypeVar
 
 from tasks.errors import CommandError
 
@@ -28,6 +30,9 @@ log = logging.getLogger("thinjail")
 # Commands that exist only on a FreeBSD host; a missing one means "run this on FreeBSD".
 FREEBSD_ONLY = frozenset({"jail", "jls", "jexec", "service", "sysrc", "freebsd-update",
                           "ifconfig", "route", "chflags"})
+# Commands started ahead of need log from their own thread.
+_LOG_LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 @dataclass
@@ -106,8 +111,28 @@ class Runner:
         rc = None if codes is None else max(codes)
         entry = {"time": round(time.time(), 3), "step": step, "argv": argv, "rc": rc,
                  "seconds": round(seconds, 4), "changes": changes, "dry_run": codes is None}
-        with self.log_path.open("a") as f:
+        with _LOG_LOCK, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
+
+
+class Ahead(Generic[T]):
+    """A call started in a thread before its answer is needed. Only the process that started
+    it may wait for it: a process forked meanwhile (`doit -n`) has no such thread."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._pid = os.getpid()
+        self._future: Future[T] = Future()
+        threading.Thread(target=self._work, args=(call,), name="thinjail-ahead").start()
+
+    def _work(self, call: Callable[[], T]) -> None:
+        try:
+            self._future.set_result(call())
+        except BaseException as exc:  # handed to whoever waits for the answer
+            self._future.set_exception(exc)
+
+    def result(self) -> T | None:
+        """The call's result (or its exception); None in a process that did not start it."""
+        return self._future.result() if os.getpid() == self._pid else None
 
 
 class CachedAnswer:
@@ -117,12 +142,27 @@ class CachedAnswer:
     def __init__(self, runner: Runner, argv: Sequence[str], step: str) -> None:
         self.runner, self.argv, self.step = runner, tuple(argv), step
         self._names: frozenset[str] | None = None
+        self._ahead: Ahead[frozenset[str]] | None = None
+
+    def prefetch(self) -> None:
+        """Start asking now, in the background, so that the command's time overlaps the
+        run's own work; names() collects the answer."""
+        if self._names is None and self._ahead is None:
+            self._ahead = Ahead(self._ask)
 
     def names(self) -> frozenset[str]:
         if self._names is None:
-            result = self.runner.run(self.argv, step=self.step, changes=False)
-            self._names = frozenset(result.stdout.split())
+            ahead, self._ahead = self._ahead, None
+            answer = ahead.result() if ahead else None
+            self._names = self._ask() if answer is None else answer
         return self._names
+
+    def _ask(self) -> frozenset[str]:
+        return frozenset(self.runner.run(self.argv, step=self.step, changes=False).stdout.split())
 
     def invalidate(self) -> None:
         self._names = None
+        self._ahead = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_ahead": None}  # a thread does not cross processes

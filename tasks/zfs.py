@@ -7,6 +7,7 @@ Only the subset of zfs(8) that both FreeBSD's OpenZFS and zfs-fuse (pool v23) ac
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ class Zfs:
         self.root = root
         self.generation_file = generation_file
         self._cache: dict[str, Dataset] | None = None
-        self._cache_generation = ""
+        self._cache_generation: tuple[int, int] | None = None
         self._ancestors: dict[str, str] | None = None
 
     # reading -----------------------------------------------------------------------------
@@ -79,16 +80,16 @@ class Zfs:
         """Where the dataset is (or, once created with inherited mountpoint, will be) mounted."""
         path = PurePosixPath(name)
         known = self.datasets()
-        ancestors = [p for p in [path, *path.parents] if str(p) != "."]
+        ancestors = [str(p) for p in [path, *path.parents] if str(p) != "."]
         # Datasets under the root are in the listing; the pool's are asked only when the
         # root itself does not exist yet.
-        for source in (lambda: {k: d.mountpoint for k, d in known.items()},
-                       self._ancestor_mounts):
-            mounts = source()
-            for ancestor in ancestors:
-                if str(ancestor) in mounts:
-                    return _below(mounts[str(ancestor)], str(ancestor),
-                                  path.relative_to(ancestor))
+        for ancestor in ancestors:
+            if ancestor in known:
+                return _below(known[ancestor].mountpoint, ancestor, path.relative_to(ancestor))
+        mounts = self._ancestor_mounts()
+        for ancestor in ancestors:
+            if ancestor in mounts:
+                return _below(mounts[ancestor], ancestor, path.relative_to(ancestor))
         raise CommandError(f"zfs: no pool holds {name}: create the pool or fix zfs.root")
 
     def _list(self) -> dict[str, Dataset]:
@@ -129,19 +130,26 @@ class Zfs:
                 line.split("\t", 1) for line in (result.stdout.splitlines() if result else []))
         return self._ancestors
 
-    def _generation(self) -> str:
+    def _generation(self) -> tuple[int, int] | None:
+        """Identity of the generation file, which every change replaces: a stat, not a read,
+        because every ZFS question of a run asks it."""
         try:
-            return self.generation_file.read_text()
+            st = os.stat(self.generation_file)
         except FileNotFoundError:
-            return ""
+            return None
+        return st.st_ino, st.st_mtime_ns
 
     # changing ----------------------------------------------------------------------------
 
     def invalidate(self) -> None:
         self._cache = None
         if not self.runner.dry_run:
+            # Replaced, not rewritten: a new file is a new identity for _generation.
             self.generation_file.parent.mkdir(parents=True, exist_ok=True)
-            self.generation_file.write_text(uuid.uuid4().hex)
+            token = uuid.uuid4().hex
+            fresh = self.generation_file.with_name(f".{self.generation_file.name}.{token}")
+            fresh.write_text(token)
+            os.replace(fresh, self.generation_file)
 
     def _change(self, argv: list[str], step: str, retry_busy: bool = False) -> None:
         delays = list(BUSY_RETRY_SECONDS) if retry_busy else []

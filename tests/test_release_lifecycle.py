@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 
 from tests.support import zfspool
 from tests.support.host import REPO, Host
@@ -91,6 +93,32 @@ def test_new_patch_release_updates_the_base_and_restarts_its_jails_only(host: Ho
     after = host.doit("run")
     assert after.returncode == 0 and after.ran() == set()
     assert after.changing_commands() == []
+
+
+def test_the_latest_patch_level_is_asked_once_per_update_check(host: Host) -> None:
+    host.overrides["update_check"] = 3600
+    build(host)
+    asked = {"freebsd-update"}
+    publish_patch(host, "p3")
+    # Within the hour the recorded answer (p0, from the first run's install) stands.
+    quiet = host.doit("run")
+    assert quiet.returncode == 0 and quiet.ran() == set()
+    assert not asked & {c["argv"][0] for c in quiet.commands}
+    assert json.loads((host.state_dir / "patch-offers.json").read_text())[R14_3]["level"] == "p0"
+
+    forced = host.doit("run", "check_updates=1")
+    assert forced.ran() == {f"update:{R14_3}", "start:pg-1"}, forced.output
+    assert host.get(BASE, "thinjail:patch") == "p3"
+    after = host.doit("run")
+    assert after.ran() == set() and not asked & {c["argv"][0] for c in after.commands}
+
+    # Once the answer is older than update_check, the next run asks again by itself.
+    publish_patch(host, "p4")
+    host.overrides["update_check"] = 1
+    time.sleep(1.1)
+    late = host.doit("run")
+    assert late.ran() == {f"update:{R14_3}", "start:pg-1"}, late.output
+    assert host.get(BASE, "thinjail:patch") == "p4"
 
 
 def test_patch_pin(host: Host) -> None:

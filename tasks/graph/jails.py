@@ -42,7 +42,7 @@ def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
     An existing clone keeps its origin whatever changes upstream."""
     for plan in ctx.jail_plans():
         release = plan.release
-        snapshot = release.snapshot()
+        snapshot = release.snapshot
         yield step(ctx, f"clone {plan.container} from {snapshot}",
                    clone_jail, ctx.zfs, snapshot, plan.container,
                    name=plan.jail.name, task_dep=[f"snapshot:{release.release}", "host:datasets"],

@@ -60,7 +60,7 @@ def task_tzdns(ctx: Context) -> Iterator[dict[str, Any]]:
     """Copy the time zone and resolv.conf into the template's etc."""
     cfg = ctx.config
     for plan in ctx.release_plans():
-        stamp = plan.tzdns_stamp()
+        stamp = plan.tzdns_stamp
         yield step(ctx, f"set time zone {cfg.timezone} and copy {cfg.resolv_conf} into the "
                    f"{plan.release} template", copy_tz_dns, ctx.zfs, plan.base, plan.skeleton,
                    cfg.timezone, cfg.resolv_conf, stamp,
@@ -72,8 +72,8 @@ def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
     """Patch the base with freebsd-update and record its patch level."""
     for plan in ctx.release_plans():
         yield step(ctx, f"freebsd-update {plan.base} to patch level {ctx.config.patch}",
-                   update_base, ctx.runner, ctx.zfs, plan.base, plan.skeleton, plan.release,
-                   ctx.config.patch, plan.update_stamp,
+                   update_base, ctx.runner, ctx.zfs, ctx.offers, plan.base, plan.skeleton,
+                   plan.release, ctx.config.patch, plan.update_stamp,
                    name=plan.release, task_dep=[f"tzdns:{plan.release}"],
                    uptodate=[ctx.base_updated(plan.release)])
 
@@ -103,7 +103,7 @@ def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
 def task_snapshot(ctx: Context) -> Iterator[dict[str, Any]]:
     """Snapshot the finished skeleton under a content-named snapshot; new jails clone it."""
     for plan in ctx.release_plans():
-        snapshot = plan.snapshot()
+        snapshot = plan.snapshot
         yield step(ctx, f"snapshot {snapshot}", snapshot_skeleton, ctx.zfs, snapshot,
                    name=plan.release,
                    task_dep=[f"certs:{plan.release}", f"tzdns:{plan.release}"],

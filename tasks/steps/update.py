@@ -3,17 +3,21 @@
 The flags are those a non-interactive run needs (FREEBSD.md): the template's release rather
 than the host's, the update state kept with the template, no terminal, no pager. Which patch
 level is available is asked from freebsd-update itself (`fetch`, which also downloads what
-`install` then uses), once per run.
+`install` then uses). That is a round trip to the update servers, so the answer is kept for
+`update_check` seconds (OfferRecord) rather than asked on every run.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import ThinjailError
 from tasks.runner import Runner
-from tasks.steps.tree import template_path
+from tasks.steps.tree import template_path, write_atomic
 from tasks.zfs import Zfs
 
 STEP = "update"
@@ -62,6 +66,38 @@ def _freebsd_update(runner: Runner, base_root: Path, skeleton_root: Path, releas
     return result.returncode, output
 
 
+@dataclass(frozen=True)
+class OfferRecord:
+    """The patch level freebsd-update last offered for each release, and when it was asked."""
+
+    path: Path
+    max_age: int  # seconds an answer stays good; 0: ask on every run
+
+    def _read(self) -> dict[str, dict[str, object]]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def fresh(self, release: str) -> tuple[str, float] | None:
+        """(level, when asked) if asked less than max_age seconds ago."""
+        entry = self._read().get(release)
+        if not isinstance(entry, dict):
+            return None
+        level, asked = entry.get("level"), entry.get("asked")
+        if (isinstance(level, str) and isinstance(asked, (int, float))
+                and 0 <= time.time() - asked < self.max_age):
+            return level, asked
+        return None
+
+    def record(self, release: str, level: str) -> None:
+        data = self._read()
+        data[release] = {"level": level, "asked": round(time.time(), 3)}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+
+
 def available_patch(runner: Runner, base_root: Path, skeleton_root: Path, release: str) -> str:
     """The patch level freebsd-update would bring the base to now."""
     _, output = _freebsd_update(runner, base_root, skeleton_root, release, "fetch",
@@ -73,10 +109,11 @@ def available_patch(runner: Runner, base_root: Path, skeleton_root: Path, releas
     return level_of(match.group(1))
 
 
-def update_base(runner: Runner, zfs: Zfs, base: str, skeleton: str, release: str,
-                patch: str, stamp: str) -> str:
+def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, base: str, skeleton: str,
+                release: str, patch: str, stamp: str) -> str:
     """Run freebsd-update on the base unless it already has the pinned patch level; record
-    the resulting level in the base's `thinjail:patch` and return it."""
+    the resulting level in the base's `thinjail:patch` and return it. With `patch: latest`
+    that level is what freebsd-update offers now, and is recorded as such."""
     root, skeleton_root = zfs.directory(base), zfs.directory(skeleton)
     if patch != patch_level(root):
         _freebsd_update(runner, root, skeleton_root, release, "fetch", "install", step=STEP,
@@ -86,6 +123,8 @@ def update_base(runner: Runner, zfs: Zfs, base: str, skeleton: str, release: str
         raise ThinjailError(f"{STEP}: the base of {release} is at {level}, but the config pins "
                             f"{patch}: freebsd-update only installs the latest patch level, so "
                             "pin that or use `patch: latest`")
+    if patch == "latest":  # `fetch install` brought it to what is on offer now
+        offers.record(release, level)
     zfs.set_stamp(base, "patch", level, STEP)
     zfs.set_stamp(base, "update", stamp, STEP)
     return level

@@ -75,6 +75,7 @@ class Host:
             "arch": "amd64",
             "mirror": self.mirror_url,
             "patch": "latest",
+            "update_check": 0,  # ask the fake freebsd-update on every run
             "timezone": "Asia/Shanghai",
             "resolv_conf": str(resolv),
             "zfs": {"root": self.root},
