@@ -4,7 +4,8 @@ Run `doit` (all jails), `doit jail:<name>` (one jail), `doit list` (the graph).
 Pass `config=<file>` to use another config than config.yaml beside this file,
 `dry_run=1` to print what would be done instead of doing it, `image_dir=<dir>` to choose
 where `doit image` writes, `image=<dir or URL>` to import templates instead of building them,
-`check_updates=1` to ask freebsd-update for the latest patch level now (see `update_check`).
+`check_updates=1` to ask freebsd-update for the latest patch level now (see `update_check`),
+`dry_run=1 state_of=<config in use>` to plan a proposed config against the host's state.
 """
 
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from doit import get_var
 
-from tasks.context import load_context
+from tasks.context import doit_state_file, load_context
 from tasks.errors import ThinjailError
 from tasks.graph import bind, host, image, jails, lifecycle, release
 from tasks.locks import hold_run_lock
@@ -31,7 +32,8 @@ REPORTING = {"list", "info", "help", "dumpdb", "tabcompletion", "strace"}
 
 try:
     CONTEXT = load_context(CONFIG, dry_run=DRY_RUN, image_dir=get_var("image_dir", None),
-                           image=get_var("image", None), check_updates=flag("check_updates"))
+                           image=get_var("image", None), check_updates=flag("check_updates"),
+                           state_of=get_var("state_of", None))
     if not REPORTING & set(sys.argv[1:2]):
         if not DRY_RUN:
             # One run per config at a time; held until this process ends.
@@ -43,8 +45,7 @@ except ThinjailError as error:
 
 DOIT_CONFIG = {
     "default_tasks": ["jail", "orphans"],
-    # A dry-run keeps its own state, so it never marks anything as done for a real run.
-    "dep_file": str(CONTEXT.state_dir / ("doit-dry-run.db" if DRY_RUN else "doit.db")),
+    "dep_file": str(doit_state_file(CONTEXT.state_dir, DRY_RUN)),
     "backend": "json",
     "verbosity": 2,
 }

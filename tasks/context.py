@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -118,16 +119,36 @@ class Context:
         return [self._release_plan(release) for release in sorted(releases)]
 
 
+def doit_state_file(state_dir: Path, dry_run: bool) -> Path:
+    """doit's state file. A dry-run works on a fresh copy of the real one: it sees what a real
+    run would see, and what it "did" is marked done neither for a real run nor the next
+    dry-run."""
+    real = state_dir / "doit.db"
+    if not dry_run:
+        return real
+    copy = state_dir / "doit-dry-run.db"
+    if real.exists():
+        shutil.copyfile(real, copy)
+    else:
+        copy.unlink(missing_ok=True)
+    return copy
+
+
 def load_context(config_path: Path, dry_run: bool = False, image_dir: str | None = None,
-                 image: str | None = None, check_updates: bool = False) -> Context:
+                 image: str | None = None, check_updates: bool = False,
+                 state_of: str | None = None) -> Context:
     """Validate the config and the command line (before any command runs), then set up the
-    run's objects. `check_updates` asks freebsd-update now, however recent its last answer."""
+    run's objects. `check_updates` asks freebsd-update now, however recent its last answer;
+    `state_of` (dry-run only) plans a proposed config against the state of the one in use."""
     config = load_config(config_path)
     if image is not None and not valid_image_source(image):
         raise ConfigError([f"image={image}: not an absolute path or an http(s)/file URL"])
     if image_dir is not None and not image_dir.startswith("/"):
         raise ConfigError([f"image_dir={image_dir}: use an absolute path"])
-    state_dir = state_dir_for(config_path)
+    if state_of is not None and not dry_run:
+        raise ConfigError([f"state_of={state_of}: only with dry_run=1 (a real run keeps the "
+                           "state of its own config)"])
+    state_dir = state_dir_for(Path(state_of) if state_of else config_path)
     state_dir.mkdir(parents=True, exist_ok=True)
     runner = Runner(log_path=state_dir / "commands.log", dry_run=dry_run)
     zfs = Zfs(runner, config.zfs_root, state_dir / "zfs.generation")

@@ -237,10 +237,17 @@ def test_dry_run_prints_the_plan_and_changes_nothing(host: Host) -> None:
     assert run.changing_commands() == []
     assert sorted(" ".join(c["argv"]) for c in run.calls) == ["ifconfig -l", "jls name"]
     assert host.names() == [] and not host.etc.joinpath("jail.conf").exists()
-    # The dry-run recorded nothing as done: the real run does everything.
+    # The dry-run recorded nothing as done: the next dry-run plans the same, the real run
+    # does everything.
+    assert host.doit("run", "jail:pg-1", "dry_run=1").ran() == run.ran()
     real = host.doit("run", "jail:pg-1")
     assert real.returncode == 0, real.output
     assert f"extract:{RELEASE}" in real.ran() and host.running() == {"pg-1"}
+    # After a config change, every dry-run shows the conf it would rewrite (not the restart
+    # that follows: start compares the conf file, which a dry-run leaves as it is).
+    host.jails["pg-1"]["allow_mount"] = True
+    for _ in range(2):
+        assert host.doit("run", "jail:pg-1", "dry_run=1").ran() == {"conf:pg-1"}
 
 
 def test_doit_list_explains_every_task(host: Host) -> None:

@@ -145,6 +145,7 @@ def task_jail(ctx: Context) -> Iterator[dict[str, Any]]:
             "name": name,
             "doc": f"jail {name} ({plan.jail.ip}), cloned from {plan.release.release}",
             "actions": None,
+            "uptodate": [True],  # a group: its steps run or not, it has nothing to do
             "task_dep": [f"provision:{name}" if plan.jail.packages or plan.jail.services
                          else f"start:{name}"],
         }

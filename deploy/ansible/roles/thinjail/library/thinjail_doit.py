@@ -1,0 +1,115 @@
+#!/usr/bin/python
+"""Ansible module: run thinjail's doit graph on a jail host and report it the Ansible way."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: thinjail_doit
+short_description: Run thinjail's doit task graph on a FreeBSD jail host
+description:
+  - Runs C(doit run) with doit's JSON reporter and reports C(changed) when doit ran at least
+    one task, C(ok) when every task was up to date, and C(failed) with the failing task and
+    its one-line message otherwise.
+  - In check mode it runs thinjail's dry-run (C(dry_run=1)), which changes nothing, and
+    reports C(changed) when a real run would run a task.
+options:
+  project:
+    description: Directory holding thinjail's dodo.py on the host.
+    type: path
+    required: true
+  config:
+    description: The host's config.yaml.
+    type: path
+    required: true
+  tasks:
+    description: doit tasks to run, such as C(jail:pg-1); empty for doit's default (every jail).
+    type: list
+    elements: str
+    default: []
+  python:
+    description: Interpreter with doit installed; default the one running this module.
+    type: path
+  proposed_config:
+    description:
+      - In check mode, the config.yaml text a real run would write first; the dry-run plans
+        it against the state of O(config). Ignored outside check mode.
+    type: str
+"""
+
+RETURN = r"""
+ran:
+  description: Tasks whose actions ran (in check mode, would run).
+  type: list
+  elements: str
+task:
+  description: The failing task, when one failed.
+  type: str
+"""
+
+
+def summarize(report: dict) -> tuple[list[str], list[tuple[str, str]]]:
+    """The tasks that ran and the (task, message) pairs that failed. Group tasks such as
+    `jail:pg-1` are up to date by definition in thinjail, so "success" means actions ran."""
+    ran, failed = [], []
+    for task in report.get("tasks", []):
+        if task.get("result") == "success":
+            ran.append(task["name"])
+        elif task.get("result") == "fail":
+            message = (task.get("error") or "").strip().splitlines() or ["failed"]
+            failed.append((task["name"], message[-1]))
+    return ran, failed
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "project": {"type": "path", "required": True},
+            "config": {"type": "path", "required": True},
+            "tasks": {"type": "list", "elements": "str", "default": []},
+            "python": {"type": "path"},
+            "proposed_config": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    dodo = os.path.join(params["project"], "dodo.py")
+    if module.check_mode and not os.path.exists(dodo):
+        module.exit_json(changed=True, ran=[], msg="thinjail is not on this host yet: a real "
+                         "run puts it there and builds every jail")
+    argv = [params["python"] or sys.executable, "-m", "doit", "run", "-f", dodo,
+            "--reporter", "json", *params["tasks"]]
+    with tempfile.TemporaryDirectory(prefix="thinjail-check-") as scratch:
+        if module.check_mode and params["proposed_config"] is not None:
+            proposed = os.path.join(scratch, "config.yaml")
+            with open(proposed, "w") as f:
+                f.write(params["proposed_config"])
+            argv += [f"config={proposed}", f"state_of={params['config']}", "dry_run=1"]
+        else:
+            argv += [f"config={params['config']}", *(["dry_run=1"] if module.check_mode else [])]
+        rc, out, err = module.run_command(argv)
+    try:
+        report = json.loads(out)
+    except ValueError:
+        # doit stopped before running any task: thinjail refused the config (one line per
+        # problem), another run holds the lock, or doit itself is missing.
+        lines = (err.strip() or out.strip() or f"doit exited with {rc}").splitlines()
+        module.fail_json(msg=" ".join(line.strip() for line in lines[-10:]), rc=rc, cmd=argv,
+                         stderr=err, ran=[])
+    ran, failed = summarize(report)
+    if failed or rc != 0:
+        task, message = failed[0] if failed else ("", (err.strip() or "doit failed")
+                                                  .splitlines()[-1])
+        module.fail_json(msg=f"{task}: {message}" if task else message, task=task, rc=rc,
+                         cmd=argv, ran=ran, changed=bool(ran))
+    module.exit_json(changed=bool(ran), ran=ran, cmd=argv)
+
+
+if __name__ == "__main__":
+    main()
