@@ -103,6 +103,15 @@ def test_fleet_runs_each_host_and_reports_like_doit(host: Host, other_host: Host
     other_host.jails = {"web-1": {"id": 21}}
     fleet = Fleet(tmp_path / "ansible", {"alpha": host, "beta": other_host})
 
+    # --check on new hosts: everything would change, nothing is made.
+    preview = fleet.play("--check")
+    assert preview.returncode == 0, preview.output
+    assert {h: r["status"] for h, r in preview.doit().items()} == {"alpha": "changed",
+                                                                    "beta": "changed"}
+    for h in (host, other_host):
+        assert not h.config_path.exists() and not (h.tmp / "thinjail").exists()
+        assert not h.exists("containers") and not (h.fake_state / "packages").exists()
+
     first = fleet.play()
     assert first.returncode == 0, first.output
     assert {h: r["status"] for h, r in first.doit().items()} == {"alpha": "changed",
