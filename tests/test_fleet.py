@@ -155,6 +155,15 @@ def test_fleet_runs_each_host_and_reports_like_doit(host: Host, other_host: Host
                                "beta": []}
     assert host.running() == {"pg-1", "dev"}
 
+    # A jail taken out of the inventory is kept, and reported as a warning, not a change.
+    del host.jails["dev"]
+    orphaned = fleet.play()
+    assert orphaned.returncode == 0, orphaned.output
+    alpha = orphaned.doit()["alpha"]
+    assert (alpha["status"], alpha["ran"]) == ("ok", [])
+    assert any(w.startswith("orphan: jail dev ") for w in alpha["warnings"]), alpha
+    assert host.exists("containers/dev") and host.running() == {"pg-1", "dev"}
+
     # A broken config fails that host only, with thinjail's message, before any command.
     other_host.jails = {"web-1": {"id": 21}, "web-2": {"id": 21}}
     seen = {"alpha": log_length(host), "beta": log_length(other_host)}

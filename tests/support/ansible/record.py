@@ -1,5 +1,6 @@
 """Ansible callback for the fleet tests: every host's result of every task as one JSON line in
-$THINJAIL_ANSIBLE_RECORD (host, task, status ok/changed/failed/skipped, msg, ran)."""
+$THINJAIL_ANSIBLE_RECORD (host, task, status ok/changed/failed/skipped, msg, ran,
+warnings)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ class CallbackModule(CallbackBase):
         if status == "ok" and data.get("changed"):
             status = "changed"
         entry = {"host": result._host.get_name(), "task": result._task.get_name(),
-                 "status": status, "msg": data.get("msg"), "ran": data.get("ran")}
+                 "status": status, "msg": data.get("msg"), "ran": data.get("ran"),
+                 "warnings": data.get("warnings", [])}
         with open(os.environ["THINJAIL_ANSIBLE_RECORD"], "a") as f:
             f.write(json.dumps(entry) + "\n")
 

@@ -16,7 +16,8 @@ short_description: Run thinjail's doit task graph on a FreeBSD jail host
 description:
   - Runs C(doit run) with doit's JSON reporter and reports C(changed) when doit ran at least
     one task, C(ok) when every task was up to date, and C(failed) with the failing task and
-    its one-line message otherwise.
+    its one-line message otherwise. The orphan report and the status table change nothing:
+    they come back as C(reports), each orphan as a warning.
   - In check mode it runs thinjail's dry-run (C(dry_run=1)), which changes nothing, and
     reports C(changed) when a real run would run a task.
 options:
@@ -45,26 +46,38 @@ options:
 
 RETURN = r"""
 ran:
-  description: Tasks whose actions ran (in check mode, would run).
+  description: Tasks whose actions ran (in check mode, would run); reports are not counted.
   type: list
   elements: str
+reports:
+  description: What the reporting tasks (orphans, status) printed; each orphan is also a warning.
+  type: dict
 task:
   description: The failing task, when one failed.
   type: str
 """
 
 
-def summarize(report: dict) -> tuple[list[str], list[tuple[str, str]]]:
-    """The tasks that ran and the (task, message) pairs that failed. Group tasks such as
-    `jail:pg-1` are up to date by definition in thinjail, so "success" means actions ran."""
-    ran, failed = [], []
+# Tasks that only print (the orphan report every run includes, the status table): what they
+# say is passed on, and their running is not a change to the host.
+REPORTS = {"orphans", "status"}
+
+
+def summarize(report: dict) -> tuple[list[str], dict[str, str], list[tuple[str, str]]]:
+    """The tasks that ran, what the reporting tasks said, and the (task, message) pairs that
+    failed. Group tasks such as `jail:pg-1` are up to date by definition in thinjail, so
+    "success" means that a task's actions ran."""
+    ran, reports, failed = [], {}, []
     for task in report.get("tasks", []):
         if task.get("result") == "success":
-            ran.append(task["name"])
+            if task["name"] in REPORTS:
+                reports[task["name"]] = task.get("out") or ""
+            else:
+                ran.append(task["name"])
         elif task.get("result") == "fail":
             message = (task.get("error") or "").strip().splitlines() or ["failed"]
             failed.append((task["name"], message[-1]))
-    return ran, failed
+    return ran, reports, failed
 
 
 def main() -> None:
@@ -102,13 +115,16 @@ def main() -> None:
         lines = (err.strip() or out.strip() or f"doit exited with {rc}").splitlines()
         module.fail_json(msg=" ".join(line.strip() for line in lines[-10:]), rc=rc, cmd=argv,
                          stderr=err, ran=[])
-    ran, failed = summarize(report)
+    ran, reports, failed = summarize(report)
+    for line in reports.get("orphans", "").splitlines():
+        if line.startswith("orphan:"):
+            module.warn(line)
     if failed or rc != 0:
         task, message = failed[0] if failed else ("", (err.strip() or "doit failed")
                                                   .splitlines()[-1])
         module.fail_json(msg=f"{task}: {message}" if task else message, task=task, rc=rc,
-                         cmd=argv, ran=ran, changed=bool(ran))
-    module.exit_json(changed=bool(ran), ran=ran, cmd=argv)
+                         cmd=argv, ran=ran, reports=reports, changed=bool(ran))
+    module.exit_json(changed=bool(ran), ran=ran, reports=reports, cmd=argv)
 
 
 if __name__ == "__main__":
