@@ -59,8 +59,7 @@ class Context:
         root = self.root_mountpoint
         plans = []
         for jail in self.config.jails:
-            container = f"{self.config.zfs_root}/containers/{jail.name}"
-            existing = self.zfs.get(container)
+            existing = self.zfs.get(f"{self.containers}/{jail.name}")
             release = jail_release(self.config, jail, existing.origin if existing else None)
             plans.append(JailPlan(self.config, jail, self._release_plan(release), root))
         return plans
