@@ -39,6 +39,8 @@ try:
             # One run per config at a time; held until this process ends.
             RUN_LOCK = hold_run_lock(CONTEXT.state_dir / "run.lock")
         CONTEXT.prefetch()
+        for warning in CONTEXT.warnings():
+            print(f"thinjail: warning: {warning}", file=sys.stderr)
 except ThinjailError as error:
     # Bad input, or another run in progress, stops here, before any command has run.
     sys.exit(f"thinjail: {error}")

@@ -28,7 +28,7 @@ from typing import Any
 from tasks.config import DEFAULT_UPDATE_CHECK
 from tests.support import zfspool
 from tests.support.freebsd_base import build_base_txz
-from tests.support.host import REPO, Host
+from tests.support.host import RELEASE, REPO, Host
 from tests.support.mirror import publish, serve
 
 RESULTS = Path(__file__).resolve().parent / "results" / "noop.json"
@@ -116,8 +116,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="thinjail-bench-") as tmp:
         work = Path(tmp)
-        archive, manifest = build_base_txz(work / "build")
-        publish(work / "www", archive, manifest)
+        archive, manifest = build_base_txz(work / "build", RELEASE)
+        publish(work / "www", archive, manifest, RELEASE)
         pool = f"tjbench{uuid.uuid4().hex[:6]}"
         zfspool.create_pool(pool, work, size="2G")
         try:

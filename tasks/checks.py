@@ -10,11 +10,12 @@ from pathlib import Path
 
 from tasks.errors import ThinjailError
 from tasks.runner import Runner
+from tasks.steps.datasets import is_private
 from tasks.steps.fetch import is_verified
-from tasks.steps.network import HostInterfaces, bridge_persisted
-from tasks.steps.rcconf import jail_list, missing_settings
+from tasks.steps.network import HostInterfaces, bridge_has_uplink, bridge_persisted
+from tasks.steps.rcconf import boot_settings, missing_settings
 from tasks.steps.running import RunningJails, StartInputs
-from tasks.steps.update import OfferRecord, available_patch
+from tasks.steps.update import Offer, OfferRecord, UpdateTarget
 from tasks.zfs import Zfs
 
 
@@ -43,45 +44,42 @@ class StampIs:
 
 @dataclass
 class BaseUpdated:
-    """The base carries the update stamp and, with `patch: latest`, the patch level that
-    freebsd-update offers: the recorded answer while it is fresh, else asked (only when the
-    stamp matches). One object per release, shared by the update task and the jails on that
-    base, so their restart shows as pending before the update ran."""
+    """The base carries the update stamp and, with `patch: latest`, the patch level and
+    end-of-life state freebsd-update reports: the recorded answer while it is fresh, else
+    asked (only when the stamp matches). One object per release, shared by the update task
+    and the jails on that base, so their restart shows as pending before the update ran."""
 
     zfs: Zfs
     runner: Runner
     offers: OfferRecord
-    base: str
-    skeleton: str
-    release: str
-    patch: str
-    stamp: str
-    available: str | None = None
+    target: UpdateTarget
+    offer: Offer | None = None
     asked: float | None = None
 
     def __call__(self) -> bool:
-        if self.zfs.stamp(self.base, "update") != self.stamp:
+        base = self.target.base
+        if self.zfs.stamp(base, "update") != self.target.stamp:
             return False
-        if self.patch != "latest":
+        if self.target.patch != "latest":
             return True
-        if self.available is None:
-            self.available, self.asked = self.offers.fresh(self.release) or (None, None)
-        if self.available is None:
+        if self.offer is None:
+            self.offer, self.asked = self.offers.fresh(self.target.release) or (None, None)
+        if self.offer is None:
             try:
-                self.available = available_patch(self.runner, self.zfs.directory(self.base),
-                                                 self.zfs.directory(self.skeleton),
-                                                 self.release)
+                self.offer = self.target.ask(self.runner, self.zfs)
             except ThinjailError:
                 return False  # the update step itself will fail with the full message
-            self.offers.record(self.release, self.available)
-        return self.zfs.stamp(self.base, "patch") == self.available
+            self.offers.record(self.target.release, self.offer)
+        return (self.zfs.stamp(base, "patch") == self.offer.level
+                and self.zfs.stamp(base, "eol") == self.offer.eol)
 
     def __repr__(self) -> str:
         when = "" if self.asked is None else time.strftime(
             " as of %Y-%m-%d %H:%M", time.localtime(self.asked))
-        return (f"<{self.base} has thinjail:update={self.stamp} and the patch level on offer "
-                f"(base at {self.zfs.stamp(self.base, 'patch')}, available "
-                f"{self.available}{when})>")
+        available = self.offer.level if self.offer else None
+        return (f"<{self.target.base} has thinjail:update={self.target.stamp} and the patch "
+                f"level on offer (base at {self.zfs.stamp(self.target.base, 'patch')}, "
+                f"available {available}{when})>")
 
 
 @dataclass
@@ -107,6 +105,18 @@ class DatasetsExist:
 
     def __repr__(self) -> str:
         return f"<datasets exist: {', '.join(self.names)}>"
+
+
+@dataclass
+class DatasetsPrivate:
+    zfs: Zfs
+    names: tuple[str, ...]
+
+    def __call__(self) -> bool:
+        return all(self.zfs.exists(name) and is_private(self.zfs, name) for name in self.names)
+
+    def __repr__(self) -> str:
+        return f"<only root may enter the directories of {', '.join(self.names)} (mode 0700)>"
 
 
 @dataclass
@@ -149,11 +159,14 @@ class BridgeReady:
     uplink: str | None
 
     def __call__(self) -> bool:
-        return (answers(lambda: self.bridge in self.interfaces.names())
+        return (answers(lambda: bridge_has_uplink(self.interfaces.answer(), self.bridge,
+                                                  self.uplink))
                 and bridge_persisted(self.rc_conf, self.bridge, self.uplink))
 
     def __repr__(self) -> str:
-        return f"<bridge {self.bridge} exists (ifconfig -l) and {self.rc_conf} creates it>"
+        member = f" with member {self.uplink}" if self.uplink else ""
+        return (f"<bridge {self.bridge} exists{member} (ifconfig -a) and {self.rc_conf} "
+                "creates it>")
 
 
 @dataclass
@@ -180,26 +193,26 @@ class NoOrphans:
 
 
 @dataclass
-class InJailList:
+class StartsAtBoot:
     rc_conf: Path
     name: str
+    conf: Path
 
     def __call__(self) -> bool:
-        return self.name in jail_list(self.rc_conf)
+        return not boot_settings(self.rc_conf, self.name, self.conf, ())
 
     def __repr__(self) -> str:
-        return f"<jail_list in {self.rc_conf} names {self.name}>"
+        return f"<jail_list in {self.rc_conf} names {self.name}, started from {self.conf}>"
 
 
 @dataclass
 class JailRunningCurrent:
     running: RunningJails
     inputs: StartInputs
-    name: str
 
     def __call__(self) -> bool:
-        return answers(lambda: self.inputs.current(self.running, self.name))
+        return answers(lambda: self.inputs.current(self.running))
 
     def __repr__(self) -> str:
-        return (f"<jail {self.name} runs (jls), started with the current {self.inputs.conf.name}, "
-                f"fstab and base {self.inputs.base}>")
+        return (f"<jail {self.inputs.name} runs (jls), started with the current "
+                f"{self.inputs.conf.name}, fstab and base {self.inputs.base}>")

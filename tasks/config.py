@@ -28,6 +28,7 @@ MIRROR_ARCH_DIRS = {
     "powerpc64le": "powerpc/powerpc64le",
 }
 IFNAMSIZ = 15  # longest interface name FreeBSD accepts (IFNAMSIZ 16 with the NUL)
+IF_MAXUNIT = 32767  # highest unit number of a cloned interface (epair<id>)
 DEFAULT_MIRROR = "https://download.freebsd.org/ftp/releases"
 
 # Patterns are applied with fullmatch: `$` alone would let a trailing newline through.
@@ -51,6 +52,9 @@ NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
 PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@/-]*$")  # pkg names and origins
 SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an rc.d name: <name>_enable
 DEFAULT_DEVFS_RULESET = 5  # devfsrules_jail_vnet
+# The rulesets of /etc/defaults/devfs.rules a jail uses; both hide bpf, which dhclient needs.
+BPF_HIDING_RULESETS = {4: "devfsrules_jail", 5: "devfsrules_jail_vnet"}
+DHCP = "dhcp"
 # Seconds an answer of `freebsd-update fetch` (the latest patch level) is reused: asking is a
 # round trip to the update servers, and admins rerun thinjail after every edit.
 DEFAULT_UPDATE_CHECK = 3600
@@ -65,12 +69,21 @@ PATH_DEFAULTS = {
 class Jail:
     name: str
     id: int
-    ip: ipaddress.IPv4Interface
+    ip: ipaddress.IPv4Interface | None  # None: the jail asks DHCP (`ip: dhcp`)
     release: str | None = None  # pinned release of the base it mounts; None: see plan.py
     allow_mount: bool = False
     devfs_ruleset: int = DEFAULT_DEVFS_RULESET
     packages: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        """The jail's address as the config and status show it."""
+        return DHCP if self.ip is None else str(self.ip)
+
+    @property
+    def conf_var(self) -> str:
+        return conf_var(self.name)
 
     @property
     def epair(self) -> str:
@@ -121,6 +134,21 @@ class Config:
             if jail.name == name:
                 return jail
         raise KeyError(name)
+
+
+def machine_of(arch: str) -> str:
+    """The `uname -m` of a FreeBSD system of that architecture (arm64 for aarch64)."""
+    return MIRROR_ARCH_DIRS[arch].split("/", 1)[0]
+
+
+def conf_var(name: str) -> str:
+    """The rc.conf variable naming a jail's own jail.conf for rc.d/jail, which makes the
+    jail's name a shell word by turning every character not a letter or digit into `_`."""
+    return f"jail_{re.sub(r'[^A-Za-z0-9]', '_', name)}_conf"
+
+
+def release_major(release: str) -> int:
+    return int(release.split(".", 1)[0])
 
 
 def valid_image_source(value: Any) -> bool:
@@ -216,7 +244,7 @@ class _Validator:
             if key not in data:
                 self.bad(key, "missing: see config.yaml in the repository for an example")
         release = self.string(data, "release", "", RELEASE_RE,
-                              "use a FreeBSD release name such as 14.3-RELEASE")
+                              "use a FreeBSD release name such as 15.1-RELEASE")
         arch = data.get("arch", "amd64")
         if not isinstance(arch, str) or arch not in MIRROR_ARCH_DIRS:
             self.bad("arch", f"{arch!r} is not known: use one of {', '.join(MIRROR_ARCH_DIRS)}")
@@ -248,6 +276,12 @@ class _Validator:
         self.default_ruleset = self.ruleset(data.get("devfs_ruleset", DEFAULT_DEVFS_RULESET),
                                             "devfs_ruleset")
         jails = self.jails(data.get("jails"), network)
+        if arch == "i386":
+            for key, value in [("release", release),
+                               *((f"jails.{j.name}.release", j.release) for j in jails)]:
+                if value and release_major(value) >= 15:
+                    self.bad(key, f"{value} has no i386 build (FreeBSD 15 dropped i386): use "
+                             "a 14.x release for i386, or arch: amd64")
         if self.problems or network is None:
             return None
         return Config(source=source.resolve(), release=release, arch=arch, mirror=mirror,
@@ -257,8 +291,13 @@ class _Validator:
                       image=image)
 
     def ruleset(self, value: Any, key: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-            self.bad(key, f"{value!r} is not a devfs ruleset number (0-65535; 5 is "
+        if value == 0 and not isinstance(value, bool):
+            self.bad(key, "0 is no ruleset at all: the jail would see every device of the "
+                     "host, raw disks included; use 5 (devfsrules_jail_vnet) or a ruleset of "
+                     "your own from /etc/devfs.rules")
+            return DEFAULT_DEVFS_RULESET
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            self.bad(key, f"{value!r} is not a devfs ruleset number (1-65535; 5 is "
                      "devfsrules_jail_vnet, see README.md for DHCP)")
             return DEFAULT_DEVFS_RULESET
         return value
@@ -343,7 +382,11 @@ class _Validator:
             if jail is not None:
                 jails.append(jail)
         self.unique(jails, "id", lambda j: j.id, "give each jail its own id")
-        self.unique(jails, "ip", lambda j: j.ip.ip, "give each jail its own address")
+        self.unique([j for j in jails if j.ip is not None], "ip", lambda j: j.ip.ip,
+                    "give each jail its own address")
+        self.unique(jails, "name", lambda j: j.conf_var,
+                    "rename one of them (rc.d/jail turns every character that is not a letter "
+                    "or digit into '_', so their rc.conf variables would be the same)")
         if network is not None and network.stable_mac:
             self.unique(jails, "mac", lambda j: j.mac("b"), "rename one of the jails")
         return tuple(jails)
@@ -372,28 +415,37 @@ class _Validator:
         if isinstance(jid, bool) or not isinstance(jid, int) or jid < 1:
             self.bad(f"{key}.id", f"{jid!r} is not a positive integer")
             return None
-        epair = f"epair{jid}a"
-        if len(epair) > IFNAMSIZ:
-            self.bad(f"{key}.id", f"epair name {epair} is {len(epair)} characters, over "
-                     f"FreeBSD's limit of {IFNAMSIZ}: use an id of at most 9 digits")
+        if jid > IF_MAXUNIT:
+            self.bad(f"{key}.id", f"{jid} is over {IF_MAXUNIT}, the highest unit an epair can "
+                     f"have (IF_MAXUNIT): use an id from 1 to {IF_MAXUNIT}")
             return None
         release = spec.get("release")
         if release is not None and not (isinstance(release, str)
                                         and RELEASE_RE.fullmatch(release)):
             self.bad(f"{key}.release", f"{release!r} is not valid: use a FreeBSD release name "
-                     "such as 14.3-RELEASE, or leave it out")
+                     "such as 15.1-RELEASE, or leave it out")
             release = None
         allow_mount = spec.get("allow_mount", False)
         if not isinstance(allow_mount, bool):
             self.bad(f"{key}.allow_mount", f"{allow_mount!r} must be true or false")
         if network is None:
             return None
-        ip = self.jail_ip(key, jid, spec.get("ip"), network)
-        if ip is None:
-            return None
+        ruleset = self.ruleset(spec.get("devfs_ruleset", self.default_ruleset),
+                               f"{key}.devfs_ruleset")
+        if spec.get("ip") == DHCP:
+            ip = None
+            if ruleset in BPF_HIDING_RULESETS:
+                self.bad(f"{key}.ip", f"dhcp needs /dev/bpf in the jail, which devfs ruleset "
+                         f"{ruleset} ({BPF_HIDING_RULESETS[ruleset]}) hides: add a ruleset that "
+                         "unhides bpf to /etc/devfs.rules and set devfs_ruleset to it (README "
+                         '"VNET details")')
+                return None
+        else:
+            ip = self.jail_ip(key, jid, spec.get("ip"), network)
+            if ip is None:
+                return None
         return Jail(name=name, id=jid, ip=ip, release=release, allow_mount=allow_mount is True,
-                    devfs_ruleset=self.ruleset(spec.get("devfs_ruleset", self.default_ruleset),
-                                               f"{key}.devfs_ruleset"),
+                    devfs_ruleset=ruleset,
                     packages=self.names(spec.get("packages"), f"{key}.packages", PACKAGE_RE,
                                         "package names such as nginx or www/nginx"),
                     services=self.names(spec.get("services"), f"{key}.services", SERVICE_RE,
@@ -414,7 +466,7 @@ class _Validator:
                 ip = ipaddress.IPv4Interface(text)
             except ValueError:
                 self.bad(f"{key}.ip", f"{value!r} is not an IPv4 address such as "
-                         f"{subnet.network_address + 2}/{subnet.prefixlen}")
+                         f"{subnet.network_address + 2}/{subnet.prefixlen}, or dhcp")
                 return None
         if ip.network != subnet or ip.ip in (subnet.network_address, subnet.broadcast_address):
             self.bad(f"{key}.ip", f"{ip} is outside {subnet}: use a host address of "

@@ -8,14 +8,14 @@ from functools import cached_property
 from pathlib import Path
 
 from tasks.checks import BaseUpdated
-from tasks.config import Config, load_config, valid_image_source
+from tasks.config import Config, load_config, machine_of, valid_image_source
 from tasks.errors import ConfigError
-from tasks.plan import JailPlan, ReleasePlan, jail_release
+from tasks.plan import JailPlan, ReleasePlan, containers_dataset, jail_release
 from tasks.runner import Runner
 from tasks.steps.network import HostInterfaces
 from tasks.steps.render import MARKER
 from tasks.steps.running import RunningJails
-from tasks.steps.update import OfferRecord
+from tasks.steps.update import OfferRecord, eol_warning, host_machine
 from tasks.zfs import Zfs
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -77,9 +77,7 @@ class Context:
 
     @cached_property
     def _update_checks(self) -> dict[str, BaseUpdated]:
-        return {plan.release: BaseUpdated(self.zfs, self.runner, self.offers, plan.base,
-                                          plan.skeleton, plan.release, self.config.patch,
-                                          plan.update_stamp)
+        return {plan.release: BaseUpdated(self.zfs, self.runner, self.offers, plan.update_target)
                 for plan in self.release_plans()}
 
     def base_updated(self, release: str) -> BaseUpdated:
@@ -88,7 +86,7 @@ class Context:
 
     @property
     def containers(self) -> str:
-        return f"{self.config.zfs_root}/containers"
+        return containers_dataset(self.config)
 
     @property
     def trash(self) -> str:
@@ -111,6 +109,11 @@ class Context:
             found |= {path.stem for path in conf_d.glob("*.conf")
                       if path.read_text(errors="replace").startswith(MARKER)}
         return sorted(found - configured)
+
+    def warnings(self) -> list[str]:
+        """What an admin must hear on every run: releases in use past their end of life."""
+        return [eol_warning(plan.release, since) for plan in self.release_plans()
+                if (since := self.zfs.stamp(plan.base, "eol"))]
 
     def release_plans(self) -> list[ReleasePlan]:
         """The configured release and every release a jail mounts, each built once."""
@@ -140,6 +143,11 @@ def load_context(config_path: Path, dry_run: bool = False, image_dir: str | None
     run's objects. `check_updates` asks freebsd-update now, however recent its last answer;
     `state_of` (dry-run only) plans a proposed config against the state of the one in use."""
     config = load_config(config_path)
+    if config.patch == "latest" and machine_of(config.arch) != host_machine():
+        raise ConfigError([f"{config_path}: arch: {config.arch} is not this host's "
+                           f"architecture ({host_machine()}), and freebsd-update installs the "
+                           "host's own files, which would break the templates: pin a patch "
+                           "level such as p0, or build on a host of that architecture"])
     if image is not None and not valid_image_source(image):
         raise ConfigError([f"image={image}: not an absolute path or an http(s)/file URL"])
     if image_dir is not None and not image_dir.startswith("/"):

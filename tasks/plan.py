@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 
 from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
+from tasks.steps.update import UpdateTarget
 
 # The writable, per-jail parts of a FreeBSD tree, moved from the base into the skeleton; the
 # optional ones are created empty in the skeleton when base.txz has none. Changing these
@@ -23,7 +24,7 @@ from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
 SPLIT_DIRS = ("etc", "root", "tmp", "var")
 OPTIONAL_SPLIT_DIRS = ("usr/local", "home")
 # Bumped when a step's implementation changes what it produces.
-STEP_VERSIONS = {"extract": 1, "tzdns": 1, "update": 1, "skeleton": 1, "certs": 1}
+STEP_VERSIONS = {"extract": 1, "tzdns": 2, "update": 1, "skeleton": 1, "certs": 1}
 HOST_LOCALTIME = Path("/etc/localtime")
 
 
@@ -56,6 +57,10 @@ class ReleasePlan:
         return f"{self.config.zfs_root}/templates/{self.release}-skeleton"
 
     @property
+    def media(self) -> str:
+        return media_dataset(self.config)
+
+    @property
     def mirror_dir(self) -> str:
         """URL of the release's directory on the mirror (holds base.txz and MANIFEST)."""
         arch_dirs = MIRROR_ARCH_DIRS[self.config.arch]
@@ -83,6 +88,12 @@ class ReleasePlan:
     @property
     def update_stamp(self) -> str:
         return digest("update", STEP_VERSIONS["update"], self.extract_stamp, self.config.patch)
+
+    @property
+    def update_target(self) -> UpdateTarget:
+        return UpdateTarget(base=self.base, media=self.media, release=self.release,
+                            arch=self.config.arch, patch=self.config.patch,
+                            stamp=self.update_stamp)
 
     @property
     def skeleton_stamp(self) -> str:
@@ -139,6 +150,21 @@ class JailPlan:
         return self.config.paths.jail_conf_d / f"{self.jail.name}.conf"
 
 
+def media_dataset(config: Config) -> str:
+    return f"{config.zfs_root}/media"
+
+
+def containers_dataset(config: Config) -> str:
+    return f"{config.zfs_root}/containers"
+
+
 def parent_datasets(config: Config) -> tuple[str, ...]:
     root = config.zfs_root
-    return (root, f"{root}/media", f"{root}/templates", f"{root}/containers")
+    return (root, media_dataset(config), f"{root}/templates", containers_dataset(config))
+
+
+def private_datasets(config: Config) -> tuple[str, ...]:
+    """Datasets whose directories unprivileged host users must not enter (jail(8) NOTES: a
+    setuid binary a jail's root made would otherwise run on the host): the parent, where
+    the jail roots are, and the containers, mounted elsewhere as the admin may choose."""
+    return (config.zfs_root, containers_dataset(config))

@@ -29,7 +29,7 @@ log = logging.getLogger("thinjail")
 
 # Commands that exist only on a FreeBSD host; a missing one means "run this on FreeBSD".
 FREEBSD_ONLY = frozenset({"jail", "jls", "jexec", "service", "sysrc", "freebsd-update",
-                          "ifconfig", "route", "chflags"})
+                          "freebsd-version", "ifconfig", "route", "chflags", "devfs", "pkg"})
 # Commands started ahead of need log from their own thread.
 _LOG_LOCK = threading.Lock()
 T = TypeVar("T")
@@ -135,33 +135,34 @@ class Ahead(Generic[T]):
         return self._future.result() if os.getpid() == self._pid else None
 
 
-class CachedAnswer:
-    """The words a read-only command prints (`jls name`, `ifconfig -l`), asked once per run
-    and cached until we change what it reports."""
+class CachedAnswer(Generic[T]):
+    """What a read-only command reports (`jls name`, `ifconfig -a`), asked once per run and
+    cached until we change what it reports."""
 
-    def __init__(self, runner: Runner, argv: Sequence[str], step: str) -> None:
-        self.runner, self.argv, self.step = runner, tuple(argv), step
-        self._names: frozenset[str] | None = None
-        self._ahead: Ahead[frozenset[str]] | None = None
+    def __init__(self, runner: Runner, argv: Sequence[str], step: str,
+                 parse: Callable[[str], T]) -> None:
+        self.runner, self.argv, self.step, self.parse = runner, tuple(argv), step, parse
+        self._answer: T | None = None
+        self._ahead: Ahead[T] | None = None
 
     def prefetch(self) -> None:
         """Start asking now, in the background, so that the command's time overlaps the
-        run's own work; names() collects the answer."""
-        if self._names is None and self._ahead is None:
+        run's own work; answer() collects it."""
+        if self._answer is None and self._ahead is None:
             self._ahead = Ahead(self._ask)
 
-    def names(self) -> frozenset[str]:
-        if self._names is None:
+    def answer(self) -> T:
+        if self._answer is None:
             ahead, self._ahead = self._ahead, None
             answer = ahead.result() if ahead else None
-            self._names = self._ask() if answer is None else answer
-        return self._names
+            self._answer = self._ask() if answer is None else answer
+        return self._answer
 
-    def _ask(self) -> frozenset[str]:
-        return frozenset(self.runner.run(self.argv, step=self.step, changes=False).stdout.split())
+    def _ask(self) -> T:
+        return self.parse(self.runner.run(self.argv, step=self.step, changes=False).stdout)
 
     def invalidate(self) -> None:
-        self._names = None
+        self._answer = None
         self._ahead = None
 
     def __getstate__(self) -> dict[str, Any]:

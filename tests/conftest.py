@@ -12,10 +12,11 @@ import pytest
 
 from tests.support import zfspool
 from tests.support.freebsd_base import build_base_txz
-from tests.support.host import Host
+from tests.support.host import RELEASE, Host
 from tests.support.mirror import Mirror, publish, serve
 
-RELEASES = ("14.4-RELEASE", "14.3-RELEASE")
+# The tests' release (supported), a supported one whose end of life is near, and one past it.
+RELEASES = (RELEASE, "14.4-RELEASE", "14.3-RELEASE")
 
 
 @pytest.fixture(scope="session")
@@ -33,32 +34,36 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
-    """14.3-RELEASE and 14.4-RELEASE under <url>/; under <url>/bad a 14.3-RELEASE whose
-    MANIFEST has a wrong sha256."""
+    """The RELEASES under <url>/; under <url>/bad a RELEASE whose MANIFEST has a wrong
+    sha256."""
     work = tmp_path_factory.mktemp("mirror")
     root = work / "www"
     for release in RELEASES:
         archive, manifest = build_base_txz(work / release, release)
         publish(root, archive, manifest, release)
-    bad = publish(root / "bad", archive, manifest)
+    archive, manifest = work / RELEASE / "base.txz", work / RELEASE / "MANIFEST"
+    bad = publish(root / "bad", archive, manifest, RELEASE)
     good_sha = manifest.read_text().split("base.txz\t")[1][:64]
     (bad / "MANIFEST").write_text(manifest.read_text().replace(good_sha, "f" * 64))
     with serve(root) as server:
         yield server
 
 
-def _host(pool: str, mirror: Mirror, tmp: Path) -> Iterator[Host]:
+def _host(pool: str, mirror: Mirror, tmp: Path, freebsd: str = "15.1") -> Iterator[Host]:
     root = f"{pool}/{uuid.uuid4().hex[:8]}/jails"
     mirror.requests.clear()
     tmp.mkdir(exist_ok=True)
-    yield Host(pool=pool, root=root, tmp=tmp, mirror_url=mirror.url)
+    yield Host(pool=pool, root=root, tmp=tmp, mirror_url=mirror.url, freebsd=freebsd)
     mirror.faults.clear()
     zfspool.destroy_tree(root.rsplit("/", 1)[0])
 
 
 @pytest.fixture
-def host(pool: str, mirror: Mirror, tmp_path: Path) -> Iterator[Host]:
-    yield from _host(pool, mirror, tmp_path)
+def host(request: pytest.FixtureRequest, pool: str, mirror: Mirror,
+         tmp_path: Path) -> Iterator[Host]:
+    """A stand-in jail host running FreeBSD 15.1, or the version a test module parametrizes
+    it with (`pytest.mark.parametrize("host", FREEBSD_VERSIONS, indirect=True)`)."""
+    yield from _host(pool, mirror, tmp_path, getattr(request, "param", "15.1"))
 
 
 @pytest.fixture

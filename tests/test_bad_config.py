@@ -15,7 +15,7 @@ from tests.support.host import Host
 # (what to change in a good config, the key the message must name, words of the fix)
 BAD_CONFIGS: dict[str, tuple[dict[str, Any], str, str]] = {
     "unknown top key": ({"colour": "blue"}, "colour: unknown key", "remove it"),
-    "missing release": ({"release": None}, "release: missing", "14.3-RELEASE"),
+    "missing release": ({"release": None}, "release: missing", "15.1-RELEASE"),
     "missing jails": ({"jails": None}, "jails: missing", "example"),
     "unknown jail key": ({"jails": {"pg-1": {"id": 111, "colour": 1}}},
                          "jails.pg-1.colour: unknown key", "remove it"),
@@ -31,9 +31,20 @@ BAD_CONFIGS: dict[str, tuple[dict[str, Any], str, str]] = {
                           "set ip explicitly"),
     "ip is the gateway": ({"jails": {"pg-1": {"id": 101}}},
                           "jails.pg-1.ip: 192.168.7.101 is the gateway", "pick another"),
-    "epair too long": ({"jails": {"pg-1": {"id": 1234567890, "ip": "192.168.7.5"}}},
-                       "jails.pg-1.id: epair name epair1234567890a is 16 characters",
-                       "at most 9 digits"),
+    "id over the epair unit limit": ({"jails": {"pg-1": {"id": 32768, "ip": "192.168.7.5"}}},
+                                     "jails.pg-1.id: 32768 is over 32767, the highest unit an "
+                                     "epair can have", "from 1 to 32767"),
+    "devfs ruleset 0": ({"devfs_ruleset": 0}, "devfs_ruleset: 0 is no ruleset at all",
+                        "every device of the host"),
+    "dhcp behind a ruleset that hides bpf": (
+        {"jails": {"pg-1": {"id": 111, "ip": "dhcp"}}},
+        "jails.pg-1.ip: dhcp needs /dev/bpf in the jail, which devfs ruleset 5",
+        "unhides bpf"),
+    "jail names rc.conf cannot tell apart": (
+        {"jails": {"pg-1": {"id": 111}, "pg_1": {"id": 112}}},
+        "jails.pg_1.name: jail_pg_1_conf is already used by jail pg-1", "rename one"),
+    "i386 for FreeBSD 15": ({"arch": "i386", "patch": "p0"},
+                            "release: 15.1-RELEASE has no i386 build", "arch: amd64"),
     "id not a number": ({"jails": {"pg-1": {"id": "111; reboot"}}},
                         "jails.pg-1.id: '111; reboot' is not a positive integer", "integer"),
     "gateway outside subnet": ({"network": {"bridge": "igc0bridge", "subnet": "192.168.7.0/24",
@@ -49,7 +60,7 @@ BAD_CONFIGS: dict[str, tuple[dict[str, Any], str, str]] = {
     "unsafe path": ({"paths": {"jail_conf": "/etc/jail conf"}}, "paths.jail_conf:",
                     "absolute path"),
     "relative resolv.conf": ({"resolv_conf": "resolv.conf"}, "resolv_conf:", "absolute path"),
-    "bad release": ({"release": "14.3-RELEASE/../../x"}, "release:", "14.3-RELEASE"),
+    "bad release": ({"release": "14.3-RELEASE/../../x"}, "release:", "15.1-RELEASE"),
     "bad patch": ({"patch": "newest"}, "patch: 'newest' is not valid", "p3"),
     "update_check not seconds": ({"update_check": "1h"}, "update_check: '1h' is not valid",
                                  "seconds"),
@@ -58,7 +69,7 @@ BAD_CONFIGS: dict[str, tuple[dict[str, Any], str, str]] = {
     "bad timezone": ({"timezone": "../../etc/passwd"}, "timezone:", "Asia/Shanghai"),
     "bad mirror": ({"mirror": "ftp://example.org"}, "mirror:", "http(s):// or file://"),
     "bad jail release": ({"jails": {"pg-1": {"id": 111, "release": "latest"}}},
-                         "jails.pg-1.release: 'latest' is not valid", "14.3-RELEASE"),
+                         "jails.pg-1.release: 'latest' is not valid", "15.1-RELEASE"),
 }
 UNSAFE_NAMES = ["web.1", "../x", "a;rm -rf /", "123", "$(id)", "a b", "-x", 'q"uote', "é"]
 

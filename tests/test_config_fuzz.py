@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tasks.config import Config, load_config
 from tasks.context import TEMPLATES_DIR
 from tasks.errors import ConfigError
+from tasks.graph.jails import conf_values
 from tasks.plan import JailPlan, ReleasePlan
 from tasks.steps.render import render
 
@@ -73,12 +74,7 @@ def assert_safe(config: Config) -> None:
         assert all(SAFE_WORD.match(word) for word in (*jail.packages, *jail.services))
         plan = JailPlan(config, jail, ReleasePlan(config, jail.release or config.release),
                         Path("/zdata/jails"))
-        text = render(TEMPLATES_DIR, "jail.j2", jail={
-            "name": jail.name, "id": jail.id, "ip": str(jail.ip), "epair": jail.epair,
-            "allow_mount": jail.allow_mount, "devfs_ruleset": jail.devfs_ruleset,
-            "mac_a": jail.mac("a"), "mac_b": jail.mac("b")},
-            network={"gateway": str(config.network.gateway), "bridge": config.network.bridge},
-            jail_root=str(plan.jail_root), fstab=str(plan.fstab))
+        text = render(TEMPLATES_DIR, "jail.j2", **conf_values(plan, config.network))
         parsed = jailconf.loads(text)
         assert list(parsed) == [jail.name]
         assert parsed[jail.name]["path"] == f'"{plan.jail_root}"'

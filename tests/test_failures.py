@@ -3,17 +3,15 @@ the command, the run failing, nothing corrupted."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 
 from tests.support import zfspool
+from tests.support.host import RELEASE as R
 from tests.support.host import REPO, Host
 from tests.support.mirror import Mirror
-
-R = "14.3-RELEASE"
 
 
 def test_a_second_run_on_the_same_config_is_refused(host: Host, mirror: Mirror) -> None:
@@ -56,16 +54,31 @@ def test_out_of_space_names_the_step_and_command(host: Host) -> None:
 
 def test_a_failing_freebsd_command_names_the_step(host: Host) -> None:
     assert host.doit("run", "jail:pg-1").returncode == 0
-    # An epair of that name was left behind by someone: dev's exec.prestart cannot create it.
+    host.jails["dev"] = {"id": 112}
+    assert host.doit("run", "clone:dev").returncode == 0
+    # dev's own /etc/rc is gone, so jail(8)'s exec.start fails inside the new jail.
+    (host.mountpoint("containers/dev") / "etc/rc").unlink()
+    run = host.doit("run", "jail:dev")
+    assert run.returncode != 0 and run.results["start:dev"] == "fail"
+    assert "start: `jail -f " in run.output and "-c dev` failed with exit code 1: " \
+        "jail: dev: /bin/sh /etc/rc: failed (the epair112 it left was removed)" in run.output
+    assert host.running() == {"pg-1"}
+
+
+def test_an_epair_that_is_not_the_jails_stops_its_start(host: Host) -> None:
+    assert host.doit("run", "jail:pg-1").returncode == 0
+    # An epair of that name belongs to something else: dev cannot use it, nor take it.
     interfaces = host.interfaces()
     interfaces["epair112a"] = dict(interfaces["igc0"], descr="leaked")
-    (host.fake_state / "interfaces.json").write_text(json.dumps(interfaces))
+    host.set_interfaces(interfaces)
     host.jails["dev"] = {"id": 112}
     run = host.doit("run", "jail:dev")
     assert run.returncode != 0
-    assert "start: `jail -f " in run.output and "-c dev` failed with exit code 1" in run.output
-    assert "exec.prestart 'ifconfig epair112 create up' failed" in run.output
-    assert host.running() == {"pg-1"}
+    assert "start: epair112a exists on the host and is not dev's (its description is " \
+        "'leaked'" in run.output
+    assert "`ifconfig epair112a destroy`), or give dev another id" in run.output
+    assert not any(c["tool"] == "jail" for c in run.calls)
+    assert "epair112a" in host.interfaces() and host.running() == {"pg-1"}
 
 
 def test_a_busy_dataset_fails_with_the_command(host: Host) -> None:

@@ -11,10 +11,10 @@ import pytest
 
 from tasks.errors import ThinjailError
 from tasks.steps.fetch import fetch_release, is_verified, sha256_of
-from tests.support.host import Host
+from tests.support.host import RELEASE, Host
 from tests.support.mirror import Mirror
 
-RELEASE_DIR = "/amd64/amd64/14.3-RELEASE"
+RELEASE_DIR = f"/amd64/amd64/{RELEASE}"
 
 
 @pytest.fixture
@@ -116,11 +116,11 @@ def test_progress_bar_only_on_a_terminal(mirror: Mirror, media: Path) -> None:
 
 def test_doit_resumes_an_interrupted_fetch(host: Host, mirror: Mirror) -> None:
     mirror.faults[f"{RELEASE_DIR}/base.txz"] = ("cut", 100_000)
-    failed = host.doit("run", "fetch:14.3-RELEASE")
+    failed = host.doit("run", f"fetch:{RELEASE}")
     assert failed.returncode != 0 and "rerun to resume" in failed.output
     media = host.mountpoint("media")
-    assert sorted(p.name for p in media.iterdir()) == ["14.3-RELEASE-amd64-base.txz.part"]
+    assert sorted(p.name for p in media.iterdir()) == [f"{RELEASE}-amd64-base.txz.part"]
     resumed = host.doit("run", "jail:pg-1")
     assert resumed.returncode == 0, resumed.output
-    assert ("/amd64/amd64/14.3-RELEASE/base.txz", "bytes=100000-") in mirror.requests
+    assert (f"{RELEASE_DIR}/base.txz", "bytes=100000-") in mirror.requests
     assert host.running() == {"pg-1"}

@@ -15,12 +15,13 @@ from typing import Any
 import yaml
 
 from tasks.config import parse_config
-from tests.support.host import REPO, Host
+from tests.support.host import RELEASE, REPO, Host
 
 PLAYBOOK = REPO / "deploy" / "ansible" / "site.yml"
 EXAMPLE_INVENTORY = REPO / "deploy" / "ansible" / "inventory.example.yml"
 RUN_TASK = "thinjail : Run thinjail"
-HOST_PACKAGES = ["py311-Jinja2", "py311-doit", "py311-pyyaml", "py311-tqdm"]
+# What pkg installs for the role's origins: the flavour of the ports tree's default Python.
+HOST_PACKAGES = ["py312-Jinja2", "py312-doit", "py312-pyyaml", "py312-tqdm"]
 
 
 @dataclass
@@ -60,10 +61,10 @@ class Fleet:
                 "thinjail_dir": str(host.tmp / "thinjail"),
                 "thinjail_config_path": str(host.config_path),
                 "thinjail_config": host.config(),
-                "thinjail_python": sys.executable,
-                # The fake FreeBSD commands (pkg among them) and where they keep state.
-                "thinjail_environment": {"PATH": host.env()["PATH"],
-                                         "THINJAIL_FAKE_STATE": str(host.fake_state)},
+                # The fake FreeBSD commands (pkg among them), the host they stand for, and
+                # the `doit` command (in the test's environment, as the port installs it).
+                "thinjail_environment": {k: v for k, v in host.env().items()
+                                         if k == "PATH" or k.startswith("THINJAIL_FAKE_")},
             }
         return {"jailhosts": {"hosts": hosts}}
 
@@ -199,7 +200,7 @@ def test_example_inventory_gives_each_host_a_valid_config(tmp_path: Path) -> Non
     roots = set()
     for name, values in hostvars.items():
         config = parse_config(values["thinjail_config"], Path(f"{name}.yaml"))
-        assert config.jails and config.release == "14.3-RELEASE"
+        assert config.jails and config.release == RELEASE
         roots.add(config.zfs_root)
     assert len(roots) == 2
     syntax = subprocess.run(

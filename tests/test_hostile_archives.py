@@ -11,7 +11,7 @@ import pytest
 
 from tasks.errors import ThinjailError
 from tasks.steps.archive import check_archive
-from tests.support.host import Host
+from tests.support.host import RELEASE, Host
 from tests.support.mirror import Mirror
 
 
@@ -60,7 +60,7 @@ def test_freebsd_layout_passes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", ["dotdot", "symlink out", "device node"])
 def test_doit_refuses_a_hostile_release(host: Host, mirror: Mirror, case: str) -> None:
     info, problem = HOSTILE[case]
-    release_dir = mirror.root / f"hostile-{case.replace(' ', '-')}/amd64/amd64/14.3-RELEASE"
+    release_dir = mirror.root / f"hostile-{case.replace(' ', '-')}/amd64/amd64/{RELEASE}"
     release_dir.mkdir(parents=True, exist_ok=True)
     archive = archive_with(release_dir / "base.txz", info)
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
@@ -69,5 +69,5 @@ def test_doit_refuses_a_hostile_release(host: Host, mirror: Mirror, case: str) -
     run = host.doit("run", "jail:pg-1")
     assert run.returncode != 0
     assert problem in run.output and "nothing was extracted" in run.output
-    assert not host.exists("templates/14.3-RELEASE-base")
+    assert not host.exists(f"templates/{RELEASE}-base")
     assert not any("bsdtar" in argv for argv in run.changing_commands())

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.support.host import RELEASE as R
 from tests.support.host import Host
 from tests.support.jailview import resolve
 from tests.support.mirror import Mirror
 
-R = "14.3-RELEASE"
 NOT_AGAIN = {f"fetch:{R}", f"extract:{R}", f"update:{R}", f"skeleton:{R}"}
 
 

@@ -27,11 +27,11 @@ import pytest
 
 from tests.support import zfspool
 from tests.support.freebsd_base import CERT_HASHES, LIBC_SIZE
+from tests.support.host import RELEASE as R
 from tests.support.host import REPO, Host
 from tests.support.jailview import resolve
 from tests.support.mirror import Mirror
 
-R = "14.3-RELEASE"
 BASE, SKELETON = f"templates/{R}-base", f"templates/{R}-skeleton"
 
 

@@ -4,17 +4,20 @@ the trash, orphans, VNET details and first-boot provisioning."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from pathlib import Path
 
 import jailconf
+import pytest
 
 from tasks.config import Jail
 from tasks.steps.rcconf import read_rc_vars
 from tests.support import zfspool
-from tests.support.host import Host
+from tests.support.host import FREEBSD_VERSIONS, RELEASE, Host
 from tests.support.jail_params import unknown_parameters
+
+# Every test here runs on a stand-in FreeBSD 14.4 host and on a 15.1 one.
+pytestmark = pytest.mark.parametrize("host", FREEBSD_VERSIONS, indirect=True)
 
 
 def build(host: Host, *args: str) -> None:
@@ -42,12 +45,10 @@ def test_existing_bridge_is_only_persisted(host: Host) -> None:
     host.overrides["network"] = {"bridge": "bridge3", "subnet": "192.168.7.0/24",
                                  "gateway": "192.168.7.101"}
     host.seed_host()
-    interfaces = host.interfaces()
-    interfaces["bridge3"] = {"members": [], "up": True, "descr": "", "ether": "", "vnet": None}
-    (host.fake_state / "interfaces.json").write_text(json.dumps(interfaces))
+    assert host.fake("ifconfig", "bridge3", "create", "up").returncode == 0
     run = host.doit("run", "host:bridge")
     assert run.returncode == 0, run.output
-    queries = (["ifconfig", "-l"], ["jls", "name"])  # a run asks both as it starts
+    queries = (["ifconfig", "-a"], ["jls", "name"])  # a run asks both as it starts
     assert [c["argv"][0] for c in run.calls if c["argv"] not in queries] == ["sysrc"]
     values = rc_vars(host)
     assert (values["cloned_interfaces"], values["ifconfig_bridge3"]) == ("bridge3", "up")
@@ -93,10 +94,11 @@ def test_status_lists_every_jail(host: Host) -> None:
     status = host.doit("run", "status")
     assert status.returncode == 0, status.output
     lines = [line.split() for line in status.output.splitlines() if line.strip()]
-    header = lines.index(["JAIL", "STATE", "IP", "RELEASE", "PATCH", "ORIGIN", "USED"])
+    header = lines.index(["JAIL", "STATE", "IP", "RELEASE", "PATCH", "SUPPORT", "ORIGIN",
+                          "USED"])
     rows = {row[0]: row for row in lines[header + 1:header + 3]}
     origin = host.get("containers/pg-1", "origin").rsplit("/", 1)[1]
-    assert rows["pg-1"][:6] == ["pg-1", "running", "192.168.7.111/24", "14.3-RELEASE", "p0",
+    assert rows["pg-1"][:7] == ["pg-1", "running", "192.168.7.111/24", RELEASE, "p0", "yes",
                                 origin]
     assert rows["dev"][1] == "stopped"
     assert re.fullmatch(r"[0-9.]+[BKMG]", rows["dev"][-1])
@@ -156,6 +158,7 @@ def test_vnet_details_stable_mac_ruleset_and_parameters(host: Host) -> None:
                                  "subnet": "192.168.7.0/24", "gateway": "192.168.7.101",
                                  "stable_mac": True}
     host.jails.update({"dhcp": {"id": 114, "devfs_ruleset": 10, "allow_mount": True}})
+    host.fake("devfs", "rule", "-s", "10", "add", "include", "5")  # /etc/devfs.rules has it
     build(host)
     interfaces = host.interfaces()
     pg1 = Jail(name="pg-1", id=111, ip=ipaddress.IPv4Interface("192.168.7.111/24"))
@@ -166,7 +169,7 @@ def test_vnet_details_stable_mac_ruleset_and_parameters(host: Host) -> None:
     for name, ruleset in (("pg-1", "4"), ("dhcp", "10")):
         conf = jailconf.load(str(host.etc / f"jail.conf.d/{name}.conf"))
         params = dict(conf[name])
-        assert unknown_parameters(set(params)) == set()
+        assert unknown_parameters(set(params), "14.4") == set()
         assert params["devfs_ruleset"] == ruleset
     assert "allow.mount" in dict(jailconf.load(str(host.etc / "jail.conf.d/dhcp.conf"))["dhcp"])
 

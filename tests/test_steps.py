@@ -13,7 +13,7 @@ from tasks.errors import CommandError, ThinjailError
 from tasks.runner import Runner
 from tasks.steps.certs import repaired_target
 from tasks.steps.fetch import manifest_sha256
-from tasks.steps.rcconf import add_to_jail_list, read_rc_vars, with_jail
+from tasks.steps.rcconf import read_rc_vars, register_for_boot, with_jail
 from tasks.steps.render import write_managed
 from tasks.steps.tree import template_path
 from tasks.steps.update import patch_level
@@ -132,7 +132,7 @@ def test_template_path_follows_the_split(tmp_path: Path) -> None:
 
 
 def _add(rc_conf: Path, lock: Path, name: str, order: tuple[str, ...]) -> None:
-    add_to_jail_list(Runner(), rc_conf, lock, name, order)
+    register_for_boot(Runner(), rc_conf, lock, name, rc_conf.with_name(f"{name}.conf"), order)
 
 
 def test_parallel_jail_list_edits_keep_every_jail(tmp_path: Path,
@@ -148,4 +148,6 @@ def test_parallel_jail_list_edits_keep_every_jail(tmp_path: Path,
         worker.start()
     for worker in workers:
         worker.join()
-    assert read_rc_vars(rc_conf)["jail_list"].split() == list(order)
+    values = read_rc_vars(rc_conf)
+    assert values["jail_list"].split() == list(order)
+    assert all(values[f"jail_{name}_conf"] == str(tmp_path / f"{name}.conf") for name in order)

@@ -12,13 +12,14 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from tasks.checks import DatasetsExist, InJailList, JailRunningCurrent, StampIs
+from tasks.checks import DatasetsExist, JailRunningCurrent, StampIs, StartsAtBoot
+from tasks.config import Network
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import JailPlan, digest
 from tasks.steps.datasets import clone_jail
 from tasks.steps.provision import provision_jail
-from tasks.steps.rcconf import add_to_jail_list
+from tasks.steps.rcconf import register_for_boot
 from tasks.steps.render import render, write_managed
 from tasks.steps.running import StartInputs, start_jail
 
@@ -69,20 +70,26 @@ def _fstab(ctx: Context, plan: JailPlan, values: dict[str, str]) -> None:
     _render(ctx, FSTAB, plan.fstab, values)
 
 
+def conf_values(plan: JailPlan, network: Network) -> dict[str, Any]:
+    """Everything templates/jail.j2 renders for one jail (its conf's config slice)."""
+    jail = plan.jail
+    return {
+        "jail": {"name": jail.name, "id": jail.id, "ip": None if jail.ip is None else str(jail.ip),
+                 "epair": jail.epair, "allow_mount": jail.allow_mount,
+                 "devfs_ruleset": jail.devfs_ruleset,
+                 "mac_a": jail.mac("a") if network.stable_mac else None,
+                 "mac_b": jail.mac("b") if network.stable_mac else None},
+        "network": {"gateway": str(network.gateway), "bridge": network.bridge},
+        "jail_root": str(plan.jail_root),
+        "fstab": str(plan.fstab),
+    }
+
+
 def task_conf(ctx: Context) -> Iterator[dict[str, Any]]:
     """Render each jail's complete jail.conf.d/<name>.conf."""
     for plan in ctx.jail_plans():
-        jail, network = plan.jail, ctx.config.network
-        values = {
-            "jail": {"name": jail.name, "id": jail.id, "ip": str(jail.ip),
-                     "epair": jail.epair, "allow_mount": jail.allow_mount,
-                     "devfs_ruleset": jail.devfs_ruleset,
-                     "mac_a": jail.mac("a") if network.stable_mac else None,
-                     "mac_b": jail.mac("b") if network.stable_mac else None},
-            "network": {"gateway": str(network.gateway), "bridge": network.bridge},
-            "jail_root": str(plan.jail_root),
-            "fstab": str(plan.fstab),
-        }
+        jail = plan.jail
+        values = conf_values(plan, ctx.config.network)
         yield step(ctx, f"write {plan.conf}", _render, ctx, JAIL_CONF, plan.conf, values,
                    name=jail.name, targets=[str(plan.conf)],
                    file_dep=[str(ctx.templates_dir / JAIL_CONF)], uptodate=[config_changed(values)],
@@ -94,14 +101,16 @@ def _render(ctx: Context, template: str, path: Path, values: dict[str, Any]) -> 
 
 
 def task_rc(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Add each jail to jail_list in rc.conf, so it starts at boot."""
+    """Add each jail to jail_list in rc.conf, and name its own conf, so boot starts it as
+    start:<name> does."""
     rc_conf = ctx.config.paths.rc_conf
     order = tuple(jail.name for jail in ctx.config.jails)
     for plan in ctx.jail_plans():
         name = plan.jail.name
-        yield step(ctx, f"add {name} to jail_list in {rc_conf}",
-                   add_to_jail_list, ctx.runner, rc_conf, ctx.rc_conf_lock, name, order,
-                   name=name, uptodate=[InJailList(rc_conf, name)],
+        yield step(ctx, f"add {name} to jail_list in {rc_conf}, with {plan.jail.conf_var}="
+                   f"{plan.conf}", register_for_boot, ctx.runner, rc_conf, ctx.rc_conf_lock,
+                   name, plan.conf, order,
+                   name=name, uptodate=[StartsAtBoot(rc_conf, name, plan.conf)],
                    task_dep=[f"conf:{name}", "host:rc"])
 
 
@@ -111,16 +120,19 @@ def task_start(ctx: Context) -> Iterator[dict[str, Any]]:
         name = plan.jail.name
         inputs = start_inputs(ctx, plan)
         yield step(ctx, f"start {name}: jail -f {plan.conf} -c {name} (-rc if it runs)",
-                   start_jail, ctx.runner, ctx.running, inputs, name,
-                   name=name, uptodate=[JailRunningCurrent(ctx.running, inputs, name),
+                   start_jail, ctx.runner, ctx.running, ctx.interfaces, inputs,
+                   name=name, uptodate=[JailRunningCurrent(ctx.running, inputs),
                                         ctx.base_updated(plan.release.release)],
-                   task_dep=[f"rc:{name}", "jail_conf", "host:bridge",
+                   # The bridge first: an uplink it refuses stops the run before anything.
+                   task_dep=["host:bridge", f"rc:{name}", "jail_conf",
                              f"update:{plan.release.release}"])
 
 
 def start_inputs(ctx: Context, plan: JailPlan) -> StartInputs:
-    return StartInputs(ctx.zfs, plan.conf, plan.fstab, plan.release.base,
-                       ctx.started_record(plan.jail.name))
+    jail = plan.jail
+    return StartInputs(ctx.zfs, name=jail.name, epair=jail.epair,
+                       devfs_ruleset=jail.devfs_ruleset, conf=plan.conf, fstab=plan.fstab,
+                       base=plan.release.base, record=ctx.started_record(jail.name))
 
 
 def task_provision(ctx: Context) -> Iterator[dict[str, Any]]:
@@ -143,7 +155,7 @@ def task_jail(ctx: Context) -> Iterator[dict[str, Any]]:
         name = plan.jail.name
         yield {
             "name": name,
-            "doc": f"jail {name} ({plan.jail.ip}), cloned from {plan.release.release}",
+            "doc": f"jail {name} ({plan.jail.address}), cloned from {plan.release.release}",
             "actions": None,
             "uptodate": [True],  # a group: its steps run or not, it has nothing to do
             "task_dep": [f"provision:{name}" if plan.jail.packages or plan.jail.services

@@ -30,7 +30,7 @@ def task_restart(ctx: Context) -> Iterator[dict[str, Any]]:
     for plan in ctx.jail_plans():
         name = plan.jail.name
         yield step(ctx, f"restart {name}: jail -f {plan.conf} -rc {name}", start_jail,
-                   ctx.runner, ctx.running, start_inputs(ctx, plan), name, True,
+                   ctx.runner, ctx.running, ctx.interfaces, start_inputs(ctx, plan), True,
                    name=name, task_dep=[f"start:{name}"])
 
 
@@ -70,7 +70,7 @@ def _report_orphans(ctx: Context) -> None:
 
 def task_status(ctx: Context) -> dict[str, Any]:
     """Show each jail: running or not, IP, release and patch level, origin, space used."""
-    rows = [JailRow(p.jail.name, str(p.jail.ip), p.release.release, p.release.base,
+    rows = [JailRow(p.jail.name, p.jail.address, p.release.release, p.release.base,
                     p.container) for p in ctx.jail_plans()]
     return step(ctx, "print the status of every jail", print_status, ctx.zfs, ctx.running,
-                rows, ctx.orphans(), verbosity=2)
+                rows, ctx.orphans(), ctx.warnings(), verbosity=2)

@@ -19,26 +19,22 @@ from tasks.steps.tzdns import copy_tz_dns
 from tasks.steps.update import update_base
 
 
-def _media(ctx: Context) -> str:
-    return f"{ctx.config.zfs_root}/media"
-
-
 def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
     """Download base.txz and MANIFEST; the archive counts only once its sha256 matches."""
     for plan in ctx.release_plans():
         imported = [f"image_import:{plan.release}"] if ctx.image_source else []
-        yield step(ctx, f"download {plan.mirror_dir}/base.txz into {_media(ctx)}",
+        yield step(ctx, f"download {plan.mirror_dir}/base.txz into {plan.media}",
                    _fetch, ctx, plan,
                    name=plan.release, task_dep=["host:datasets", *imported],
                    # Once the base is extracted (or imported) the archive is not needed.
-                   uptodate=[AnyOf((ArchiveVerified(ctx.zfs, _media(ctx), plan.archive_name,
+                   uptodate=[AnyOf((ArchiveVerified(ctx.zfs, plan.media, plan.archive_name,
                                                     plan.manifest_name),
                                     StampIs(ctx.zfs, plan.base, "extract",
                                             plan.extract_stamp)))])
 
 
 def _fetch(ctx: Context, plan: ReleasePlan) -> None:
-    fetch_release(plan.mirror_dir, ctx.zfs.directory(_media(ctx)), plan.archive_name,
+    fetch_release(plan.mirror_dir, ctx.zfs.directory(plan.media), plan.archive_name,
                   plan.manifest_name)
 
 
@@ -51,13 +47,13 @@ def task_extract(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def _extract(ctx: Context, plan: ReleasePlan) -> None:
-    media = ctx.zfs.directory(_media(ctx))
+    media = ctx.zfs.directory(plan.media)
     extract_base(ctx.runner, ctx.zfs, plan.base, media / plan.archive_name,
                  media / plan.manifest_name, plan.extract_stamp)
 
 
 def task_tzdns(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Copy the time zone and resolv.conf into the template's etc."""
+    """Set the template's time zone (a link into the base) and copy resolv.conf into its etc."""
     cfg = ctx.config
     for plan in ctx.release_plans():
         stamp = plan.tzdns_stamp
@@ -69,11 +65,10 @@ def task_tzdns(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Patch the base with freebsd-update and record its patch level."""
+    """Patch the base with freebsd-update; record its patch level and end-of-life state."""
     for plan in ctx.release_plans():
         yield step(ctx, f"freebsd-update {plan.base} to patch level {ctx.config.patch}",
-                   update_base, ctx.runner, ctx.zfs, ctx.offers, plan.base, plan.skeleton,
-                   plan.release, ctx.config.patch, plan.update_stamp,
+                   update_base, ctx.runner, ctx.zfs, ctx.offers, plan.update_target,
                    name=plan.release, task_dep=[f"tzdns:{plan.release}"],
                    uptodate=[ctx.base_updated(plan.release)])
 

@@ -5,14 +5,32 @@ None of them ever destroys or replaces an existing dataset: a jail's clone holds
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable
 
 from tasks.zfs import Zfs
 
+PRIVATE_MODE = 0o700
 
-def create_datasets(zfs: Zfs, names: Iterable[str]) -> None:
+
+def is_private(zfs: Zfs, name: str) -> bool:
+    """Only root may enter the dataset's directory."""
+    try:
+        mode = os.stat(zfs.directory(name)).st_mode
+    except OSError:
+        return False
+    return stat.S_IMODE(mode) == PRIVATE_MODE
+
+
+def create_datasets(zfs: Zfs, names: Iterable[str], private: Iterable[str]) -> None:
+    """Create the parent datasets that are missing, and keep the directories holding jail
+    roots and clones out of unprivileged users' reach (jail(8) NOTES)."""
     for name in [n for n in names if not zfs.exists(n)]:  # one listing, then the creates
         zfs.create(name, "host")
+    for name in private:
+        if not is_private(zfs, name):
+            os.chmod(zfs.directory(name), PRIVATE_MODE)
 
 
 def snapshot_skeleton(zfs: Zfs, snapshot: str) -> None:

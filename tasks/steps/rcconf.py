@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from tasks.config import conf_var
 from tasks.locks import file_lock
 from tasks.runner import Runner
 
@@ -75,17 +76,35 @@ def with_jail(current: list[str], name: str, config_order: tuple[str, ...]) -> l
     return [*current[:position], name, *current[position:]]
 
 
-def add_to_jail_list(runner: Runner, rc_conf: Path, lock: Path, name: str,
-                     config_order: tuple[str, ...]) -> None:
-    """Start the jail at boot: add it to jail_list once (see with_jail for where)."""
-    with file_lock(lock):
-        current = jail_list(rc_conf)
-        if name not in current:
-            wanted = " ".join(with_jail(current, name, config_order))
-            runner.run(["sysrc", "-f", str(rc_conf), f"jail_list={wanted}"], step="rc")
+def boot_settings(rc_conf: Path, name: str, conf: Path,
+                  config_order: tuple[str, ...]) -> dict[str, str]:
+    """What rc.conf lacks so that boot starts the jail from its own file: jail_list names it
+    (see with_jail for where), and `jail_<name>_conf` points rc.d/jail at the file start:J
+    uses, whatever `paths` say and whichever file rc.d/jail would otherwise pick."""
+    values = read_rc_vars(rc_conf)
+    missing = {}
+    current = values.get("jail_list", "").split()
+    if name not in current:
+        missing["jail_list"] = " ".join(with_jail(current, name, config_order))
+    if values.get(conf_var(name)) != str(conf):
+        missing[conf_var(name)] = str(conf)
+    return missing
 
 
-def remove_from_jail_list(runner: Runner, rc_conf: Path, lock: Path, name: str) -> None:
+def register_for_boot(runner: Runner, rc_conf: Path, lock: Path, name: str, conf: Path,
+                      config_order: tuple[str, ...]) -> None:
+    """Start the jail at boot, from its own jail.conf.d file."""
     with file_lock(lock):
-        if name in jail_list(rc_conf):
+        missing = boot_settings(rc_conf, name, conf, config_order)
+        if missing:
+            runner.run(["sysrc", "-f", str(rc_conf), *(f"{k}={v}" for k, v in missing.items())],
+                       step="rc")
+
+
+def unregister_for_boot(runner: Runner, rc_conf: Path, lock: Path, name: str) -> None:
+    with file_lock(lock):
+        values = read_rc_vars(rc_conf)
+        if conf_var(name) in values:
+            runner.run(["sysrc", "-f", str(rc_conf), "-x", conf_var(name)], step="destroy")
+        if name in values.get("jail_list", "").split():
             runner.run(["sysrc", "-f", str(rc_conf), f"jail_list-={name}"], step="destroy")

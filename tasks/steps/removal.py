@@ -1,9 +1,9 @@
 """Removing a jail is explicit and reversible until purged.
 
 `destroy_jail` stops the jail, moves its dataset into `<root>/trash/<name>-<time>` (a rename:
-the data stays, `zfs rename` brings it back), and then removes it from jail_list and removes
-its conf, fstab and root directory. `purge` really destroys trash entries. Only datasets that
-thinjail created are touched.
+the data stays, `zfs rename` brings it back), and then removes its rc.conf entries (jail_list,
+jail_<name>_conf) and its conf, fstab and root directory. `purge` really destroys trash
+entries. Only datasets that thinjail created are touched.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tasks.errors import ThinjailError
 from tasks.runner import Runner
-from tasks.steps.rcconf import remove_from_jail_list
+from tasks.steps.rcconf import unregister_for_boot
 from tasks.steps.render import MARKER
 from tasks.steps.running import RunningJails, stop_jail
 from tasks.zfs import Zfs
@@ -34,7 +34,7 @@ def destroy_jail(runner: Runner, zfs: Zfs, running: RunningJails, name: str, con
         zfs.rename(container, trash, STEP)
         print(f"{name}: dataset moved to {trash}; `zfs rename {trash} {container}` restores "
               f"it, `doit purge` destroys it")
-    remove_from_jail_list(runner, rc_conf, lock, name)
+    unregister_for_boot(runner, rc_conf, lock, name)
     for path in (conf, fstab):
         if path.is_file() and path.read_text(errors="replace").startswith(MARKER):
             path.unlink()

@@ -2,9 +2,19 @@
 does for `service jail start NAME` (`jail -f FILE -c NAME`).
 
 `start` restarts (`-rc`) a running jail when what it was started with changed: its conf, its
-fstab, or its base (patch level, re-extraction). That is recorded as a digest in thinjail's
-state directory; which jails run is asked from `jls` once per run. Stopping runs the jail's
-exec.poststop hooks, which remove its epair, and does nothing for a stopped jail.
+fstab, or its base (the patch level whose files it holds, re-extraction). That is recorded as
+a digest in thinjail's state directory; which jails run is asked from `jls` once per run.
+
+Before a jail is created, two things a failed start or a wrong config leave behind are
+dealt with:
+- its devfs ruleset must be loaded: jail(8) gives a jail an unloaded ruleset as an empty
+  one, and the jail then sees every device of the host;
+- an `epair<id>a` left on the host: jail(8) does not run exec.poststop when a create fails
+  after exec.prestart, so the epair prestart made stays, and every later create fails on
+  it. One that is ours (described `jail:<name>`, its b end on the host, so no jail holds
+  it) is destroyed; any other stops the start. A create that fails cleans up the same way.
+Stopping runs the jail's exec.poststop hooks, which remove its epair, and does nothing for a
+stopped jail.
 """
 
 from __future__ import annotations
@@ -12,52 +22,114 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.errors import CommandError, ThinjailError
 from tasks.plan import digest, file_digest
 from tasks.runner import CachedAnswer, Runner
+from tasks.steps.network import HostInterfaces
 from tasks.steps.tree import write_atomic
 from tasks.zfs import Zfs
 
 STEP = "start"
 
 
-class RunningJails(CachedAnswer):
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+class RunningJails(CachedAnswer[frozenset[str]]):
     """The names of running jails."""
 
     def __init__(self, runner: Runner) -> None:
-        super().__init__(runner, ("jls", "name"), "jls")
+        super().__init__(runner, ("jls", "name"), "jls", _words)
+
+    def names(self) -> frozenset[str]:
+        return self.answer()
 
 
 @dataclass(frozen=True)
 class StartInputs:
-    """Everything a running jail depends on; a change means a restart."""
+    """A jail as `start` sees it; the digest of its conf, fstab and base is what it runs
+    with, and a change of it means a restart."""
 
     zfs: Zfs
+    name: str
+    epair: str
+    devfs_ruleset: int
     conf: Path
     fstab: Path
     base: str
     record: Path  # where the digest of the inputs the jail was started with is kept
 
     def digest(self) -> str:
-        return digest(file_digest(self.conf), file_digest(self.fstab),
-                      self.zfs.stamp(self.base, "patch"), self.zfs.stamp(self.base, "extract"))
+        # The level whose files the base holds, not the level freebsd-update reports: a
+        # kernel-only patch changes no file of a base and restarts no jail.
+        level = self.zfs.stamp(self.base, "installed") or self.zfs.stamp(self.base, "patch")
+        return digest(file_digest(self.conf), file_digest(self.fstab), level,
+                      self.zfs.stamp(self.base, "extract"))
 
-    def current(self, running: RunningJails, name: str) -> bool:
+    def current(self, running: RunningJails) -> bool:
         try:
             started_with = self.record.read_text()
         except FileNotFoundError:
             started_with = None
-        return name in running.names() and started_with == self.digest()
+        return self.name in running.names() and started_with == self.digest()
 
 
-def start_jail(runner: Runner, running: RunningJails, inputs: StartInputs, name: str,
-               always: bool = False) -> None:
+def require_ruleset(runner: Runner, jail: str, ruleset: int) -> None:
+    shown = runner.run(["devfs", "rule", "-s", str(ruleset), "show"], step=STEP,
+                       changes=False).stdout
+    if not shown.strip():
+        raise ThinjailError(
+            f"{STEP}: devfs ruleset {ruleset} of jail {jail} is not loaded, and jail(8) would "
+            f"give the jail every device of the host: define [name={ruleset}] in "
+            "/etc/devfs.rules and run `service devfs restart`, or set devfs_ruleset to a "
+            "loaded ruleset (5 is devfsrules_jail_vnet)")
+
+
+def remove_leftover_epair(runner: Runner, interfaces: HostInterfaces, jail: str,
+                          epair: str) -> bool:
+    """Destroy the jail's epair if a failed start left it on the host; True if it did."""
+    host = interfaces.answer()
+    a_end, b_end = f"{epair}a", f"{epair}b"
+    if a_end not in host:
+        return False
+    description = host[a_end].description
+    if description != f"jail:{jail}":
+        raise ThinjailError(
+            f"{STEP}: {a_end} exists on the host and is not {jail}'s (its description is "
+            f"{description!r}; thinjail describes it 'jail:{jail}'): remove it if it is a "
+            f"leftover (`ifconfig {a_end} destroy`), or give {jail} another id")
+    if b_end not in host:
+        raise ThinjailError(f"{STEP}: {b_end}, the jail end of {jail}'s epair, is inside "
+                            "another jail: stop that jail, or give this one another id")
+    runner.run(["ifconfig", a_end, "destroy"], step=STEP)
+    interfaces.invalidate()
+    return True
+
+
+def start_jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces,
+               inputs: StartInputs, always: bool = False) -> None:
     """Start the jail, or restart it when it runs with other inputs (or `always`)."""
-    if inputs.current(running, name) and not always:
+    name = inputs.name
+    if inputs.current(running) and not always:
         return
+    require_ruleset(runner, name, inputs.devfs_ruleset)
     # A running jail not started with these inputs (or by thinjail) is restarted with them.
     action = "-rc" if name in running.names() else "-c"
-    runner.run(["jail", "-f", str(inputs.conf), action, name], step=STEP)
-    running.invalidate()
+    if action == "-c":
+        remove_leftover_epair(runner, interfaces, name, inputs.epair)
+    try:
+        runner.run(["jail", "-f", str(inputs.conf), action, name], step=STEP)
+    except CommandError as failed:
+        running.invalidate()
+        interfaces.invalidate()
+        if name not in running.names() and remove_leftover_epair(runner, interfaces, name,
+                                                                 inputs.epair):
+            raise CommandError(f"{failed} (the {inputs.epair} it left was removed)") from None
+        raise
+    finally:
+        running.invalidate()
+        interfaces.invalidate()
     inputs.record.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(inputs.record, inputs.digest().encode())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -15,6 +16,32 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Replace path with data in one rename, so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.thinjail-tmp")
     tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def is_plain_file(root: Path, relative: str) -> bool:
+    """relative is a regular file below root, reached without following any link: a
+    template is untrusted, and a link in it may point anywhere on the host."""
+    path = root
+    parts = [p for p in relative.split("/") if p]
+    for i, part in enumerate(parts):
+        if part in (".", ".."):
+            return False
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return False
+        if not (stat.S_ISREG(mode) if i == len(parts) - 1 else stat.S_ISDIR(mode)):
+            return False
+    return bool(parts)
+
+
+def replace_with_link(path: Path, target: str) -> None:
+    """Make path a symlink to target in one rename (whatever path was: a file, a link)."""
+    tmp = path.with_name(f".{path.name}.thinjail-tmp")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
     os.replace(tmp, path)
 
 

@@ -1,8 +1,12 @@
 """tzdns: give the template the time zone and DNS resolver configuration.
 
-Writes etc/localtime (a copy, as tzsetup makes it), var/db/zoneinfo (the zone name, which
-freebsd-update and tzsetup read) and etc/resolv.conf, wherever etc and var live now: in the
-base before the skeleton split, in the skeleton after it.
+A named zone makes etc/localtime a link to /usr/share/zoneinfo/<zone>, as tzsetup keeps it
+when it is a link: in a jail that path is in the shared base, so tzdata errata that patch
+the base reach every jail. With `timezone: host` the host's /etc/localtime is copied (the
+host's zone may not exist in the release). var/db/zoneinfo gets the zone name, which
+freebsd-update and tzsetup read, and etc/resolv.conf the resolver configuration; all are
+written wherever etc and var live now: in the base before the skeleton split, in the
+skeleton after it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from pathlib import Path
 
 from tasks.errors import ThinjailError
 from tasks.plan import HOST_LOCALTIME
-from tasks.steps.tree import template_path, write_atomic
+from tasks.steps.tree import is_plain_file, replace_with_link, template_path, write_atomic
 from tasks.zfs import Zfs
 
 STEP = "tzdns"
@@ -25,20 +29,25 @@ def copy_tz_dns(zfs: Zfs, base: str, skeleton: str, timezone: str, resolv_conf: 
     def inside(relative: str) -> Path:
         return template_path(base_root, skeleton_root, relative)
 
+    zone = f"usr/share/zoneinfo/{timezone}"
     if timezone == "host":
-        zone_file, zone_name = HOST_LOCALTIME, _read_or_none(HOST_ZONEINFO)
+        zone_name = _read_or_none(HOST_ZONEINFO)
+        if not HOST_LOCALTIME.is_file():
+            raise ThinjailError(f"{STEP}: the host has no {HOST_LOCALTIME}: set `timezone` to "
+                                "a zone name such as Asia/Shanghai")
+    elif is_plain_file(base_root, zone):
+        zone_name = timezone
     else:
-        zone_file, zone_name = base_root / "usr/share/zoneinfo" / timezone, timezone
-    if not zone_file.is_file():
-        raise ThinjailError(f"{STEP}: time zone file {zone_file} does not exist: set "
+        raise ThinjailError(f"{STEP}: the {base} template has no time zone file {zone}: set "
                             "`timezone` to a zone of usr/share/zoneinfo, or to host")
     if not resolv_conf.is_file():
         raise ThinjailError(f"{STEP}: {resolv_conf} does not exist: set `resolv_conf` to the "
                             "resolver configuration the jails should use")
     localtime = inside("etc/localtime")
-    if localtime.is_symlink():
-        localtime.unlink()
-    write_atomic(localtime, zone_file.read_bytes())
+    if timezone == "host":
+        write_atomic(localtime, HOST_LOCALTIME.read_bytes())  # a rename: a link is replaced
+    else:
+        replace_with_link(localtime, f"/{zone}")
     if zone_name:
         inside("var/db").mkdir(parents=True, exist_ok=True)
         write_atomic(inside("var/db/zoneinfo"), (zone_name.strip() + "\n").encode())

@@ -1,33 +1,53 @@
 """update: bring the base to the wanted patch level with freebsd-update.
 
 The flags are those a non-interactive run needs (FREEBSD.md): the template's release rather
-than the host's, the update state kept with the template, no terminal, no pager. Which patch
-level is available is asked from freebsd-update itself (`fetch`, which also downloads what
-`install` then uses). That is a round trip to the update servers, so the answer is kept for
-`update_check` seconds (OfferRecord) rather than asked on every run.
+than the host's, no terminal, no pager, and a work directory of the release's own under the
+media dataset, so that no clone of the template carries freebsd-update's downloads.
+
+`fetch` and `install` are two calls. freebsd-update's answer to `fetch` is the level the
+base is at once installed: "updating to 14.4-RELEASE-p3" or "No updates needed to update
+system to 14.4-RELEASE-p3". A patch that touched only the kernel moves that level ahead of
+the base's USERLAND_VERSION (base.txz has no kernel), so that answer, not the tree, is the
+base's patch level (`thinjail:patch`); the tree's own level is kept as `thinjail:installed`,
+which changes only when files did. Past a release's end of life, `fetch` still fetches but
+warns and exits 1 (its `fetch_warn_eol || return 1`): that is recorded as `thinjail:eol` and
+reported, and what was fetched is installed.
+
+Asking which level is on offer is a round trip to the update servers, so the answer is kept
+for `update_check` seconds (OfferRecord) rather than asked on every run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks.config import machine_of
 from tasks.errors import ThinjailError
 from tasks.runner import Runner
-from tasks.steps.tree import template_path, write_atomic
+from tasks.steps.tree import write_atomic
 from tasks.zfs import Zfs
 
 STEP = "update"
 USERLAND_RE = re.compile(r'^USERLAND_VERSION="?([^"\s]+)"?', re.MULTILINE)
 LEVEL_RE = re.compile(r"-(p[0-9]+)$")
-# What `freebsd-update fetch` prints when it found updates / found nothing to do.
+# What `freebsd-update fetch` prints when it found updates / found nothing to do / the
+# release is past its end of life.
 UPDATING_TO_RE = re.compile(r"as part of updating to\s+(\S+?):")
 UP_TO_DATE_RE = re.compile(r"No updates needed to update system to (\S+?)\.?\s*$", re.MULTILINE)
-NOTHING_TO_INSTALL = "No updates are available to install"
+PASSED_EOL_RE = re.compile(r"^WARNING: FreeBSD \S+ HAS PASSED ITS END-OF-LIFE DATE\.",
+                           re.MULTILINE)
+EOL_SINCE_RE = re.compile(r"^Any security issues discovered after (.+?)\s*$", re.MULTILINE)
+APPROACHING_EOL_RE = re.compile(r"^WARNING: FreeBSD \S+ is approaching its End-of-Life date\."
+                                r"[^\n]*\n[^\n]*\n[^\n]*", re.MULTILINE)
 PAGER_ENV = {"PAGER": "cat"}
+# `uname -m` of other systems, in FreeBSD's words (freebsd-update uses the host's).
+MACHINE_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "i686": "i386", "i586": "i386",
+                   "riscv64": "riscv", "ppc64": "powerpc", "ppc64le": "powerpc"}
 
 
 def level_of(version: str) -> str:
@@ -37,7 +57,7 @@ def level_of(version: str) -> str:
 
 
 def patch_level(tree: Path) -> str:
-    """Patch level of a FreeBSD tree, read from the USERLAND_VERSION line of
+    """Patch level of a FreeBSD tree's userland, read from the USERLAND_VERSION line of
     bin/freebsd-version without running it."""
     script = tree / "bin/freebsd-version"
     try:
@@ -49,29 +69,69 @@ def patch_level(tree: Path) -> str:
     return level_of(match.group(1))
 
 
-def _freebsd_update(runner: Runner, base_root: Path, skeleton_root: Path, release: str,
-                    *commands: str, step: str, changes: bool) -> tuple[int, str]:
-    workdir = template_path(base_root, skeleton_root, "var/db/freebsd-update")
+def host_machine() -> str:
+    machine = os.uname().machine
+    return MACHINE_ALIASES.get(machine, machine)
+
+
+def require_host_machine(arch: str, release: str) -> None:
+    """freebsd-update installs the files of the host's own architecture (`uname -m`), which
+    would break a template of another one."""
+    if machine_of(arch) != host_machine():
+        raise ThinjailError(
+            f"{STEP}: arch {arch} is not this host's architecture ({host_machine()}), and "
+            f"freebsd-update always installs the host's own files: they would break the "
+            f"{release} template. Update {arch} templates on a {machine_of(arch)} host, or "
+            "pin a patch level the base already has (`patch: p0` for a release as published)")
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What `freebsd-update fetch` said of a base."""
+
+    level: str  # the patch level the base is at once what was fetched is installed
+    pending: bool = False  # there are files to install
+    eol: str | None = None  # past its end of life: when security fixes stopped
+
+
+def fetch_updates(runner: Runner, base_root: Path, workdir: Path, release: str, *,
+                  step: str, changes: bool) -> Offer:
     workdir.mkdir(parents=True, exist_ok=True)
-    result = runner.run(
-        ["freebsd-update", "-b", str(base_root), "-d", str(workdir),
-         "--currently-running", release, "--not-running-from-cron", *commands],
-        step=step, env=PAGER_ENV, changes=changes, ok_codes=(0, 1, 2))
+    argv = ["freebsd-update", "-b", str(base_root), "-d", str(workdir), "--currently-running",
+            release, "--not-running-from-cron", "fetch"]
+    result = runner.run(argv, step=step, env=PAGER_ENV, changes=changes, ok_codes=(0, 1))
     output = result.stdout + result.stderr
-    # With nothing to do, install exits non-zero (1 in 14.x, 2 per the man page).
-    if result.returncode != 0 and NOTHING_TO_INSTALL not in output:
-        detail = output.strip().splitlines()[-3:]
-        raise ThinjailError(f"{step}: freebsd-update on {base_root} failed with exit code "
-                            f"{result.returncode}: {' / '.join(detail)}")
-    return result.returncode, output
+    passed_eol = PASSED_EOL_RE.search(output)
+    tail = " / ".join(output.strip().splitlines()[-3:])
+    if result.returncode != 0 and passed_eol is None:
+        raise ThinjailError(f"{step}: `freebsd-update ... fetch` on {base_root} failed with "
+                            f"exit code {result.returncode}: {tail}")
+    updating = UPDATING_TO_RE.search(output)
+    answer = updating or UP_TO_DATE_RE.search(output)
+    if answer is None:
+        raise ThinjailError(f"{step}: cannot tell the patch level from freebsd-update's "
+                            f"output: {tail}")
+    since = EOL_SINCE_RE.search(output)
+    eol = (since.group(1) if since else "passed") if passed_eol else None
+    approaching = APPROACHING_EOL_RE.search(output)
+    if approaching:
+        print(f"{step}: {release}: {' '.join(approaching.group(0).split())}")
+    return Offer(level_of(answer.group(1)), pending=updating is not None, eol=eol)
+
+
+def eol_warning(release: str, since: str) -> str:
+    return (f"{release} has passed its end of life: no security fixes after {since}. Move its "
+            "jails to a supported release (README \"Releases and patch levels\").")
 
 
 @dataclass(frozen=True)
 class OfferRecord:
-    """The patch level freebsd-update last offered for each release, and when it was asked."""
+    """What freebsd-update last offered for each release, and when it was asked. An answer
+    given during this run is good for the rest of it, whatever max_age says."""
 
     path: Path
     max_age: int  # seconds an answer stays good; 0: ask on every run
+    run_started: float = field(default_factory=time.time)
 
     def _read(self) -> dict[str, dict[str, object]]:
         try:
@@ -80,51 +140,81 @@ class OfferRecord:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def fresh(self, release: str) -> tuple[str, float] | None:
-        """(level, when asked) if asked less than max_age seconds ago."""
+    def fresh(self, release: str) -> tuple[Offer, float] | None:
+        """(offer, when asked) if asked less than max_age seconds ago."""
         entry = self._read().get(release)
         if not isinstance(entry, dict):
             return None
-        level, asked = entry.get("level"), entry.get("asked")
-        if (isinstance(level, str) and isinstance(asked, (int, float))
-                and 0 <= time.time() - asked < self.max_age):
-            return level, asked
+        level, eol, asked = entry.get("level"), entry.get("eol"), entry.get("asked")
+        if not (isinstance(level, str) and isinstance(eol, str | None)
+                and isinstance(asked, int | float)):
+            return None
+        if asked >= self.run_started or 0 <= time.time() - asked < self.max_age:
+            return Offer(level, eol=eol), asked
         return None
 
-    def record(self, release: str, level: str) -> None:
+    def record(self, release: str, offer: Offer) -> None:
         data = self._read()
-        data[release] = {"level": level, "asked": round(time.time(), 3)}
+        data[release] = {"level": offer.level, "eol": offer.eol, "asked": round(time.time(), 3)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
-def available_patch(runner: Runner, base_root: Path, skeleton_root: Path, release: str) -> str:
-    """The patch level freebsd-update would bring the base to now."""
-    _, output = _freebsd_update(runner, base_root, skeleton_root, release, "fetch",
-                                step="update check", changes=False)
-    match = UPDATING_TO_RE.search(output) or UP_TO_DATE_RE.search(output)
-    if match is None:
-        raise ThinjailError(f"update check: cannot tell the patch level from freebsd-update's "
-                            f"output: {' / '.join(output.strip().splitlines()[-3:])}")
-    return level_of(match.group(1))
+@dataclass(frozen=True)
+class UpdateTarget:
+    """One release's base as the update step and its check see it."""
+
+    base: str
+    media: str  # freebsd-update's work directory lives here, one per release
+    release: str
+    arch: str
+    patch: str  # "latest" or a pin such as "p3"
+    stamp: str
+
+    def workdir(self, zfs: Zfs) -> Path:
+        return zfs.directory(self.media) / "freebsd-update" / self.release
+
+    def ask(self, runner: Runner, zfs: Zfs) -> Offer:
+        """The level freebsd-update would bring the base to now (a question: installs
+        nothing)."""
+        require_host_machine(self.arch, self.release)
+        return fetch_updates(runner, zfs.directory(self.base), self.workdir(zfs), self.release,
+                             step="update check", changes=False)
 
 
-def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, base: str, skeleton: str,
-                release: str, patch: str, stamp: str) -> str:
-    """Run freebsd-update on the base unless it already has the pinned patch level; record
-    the resulting level in the base's `thinjail:patch` and return it. With `patch: latest`
-    that level is what freebsd-update offers now, and is recorded as such."""
-    root, skeleton_root = zfs.directory(base), zfs.directory(skeleton)
-    if patch != patch_level(root):
-        _freebsd_update(runner, root, skeleton_root, release, "fetch", "install", step=STEP,
-                        changes=True)
-    level = patch_level(root)
-    if patch != "latest" and level != patch:
-        raise ThinjailError(f"{STEP}: the base of {release} is at {level}, but the config pins "
-                            f"{patch}: freebsd-update only installs the latest patch level, so "
-                            "pin that or use `patch: latest`")
-    if patch == "latest":  # `fetch install` brought it to what is on offer now
-        offers.record(release, level)
-    zfs.set_stamp(base, "patch", level, STEP)
-    zfs.set_stamp(base, "update", stamp, STEP)
+def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateTarget) -> str:
+    """Bring the base to the wanted patch level (the pinned one, or with `patch: latest`
+    what freebsd-update offers now) and record it; return it."""
+    base, patch, release = target.base, target.patch, target.release
+    root = zfs.directory(base)
+    level = zfs.stamp(base, "patch") or patch_level(root)
+    eol = zfs.stamp(base, "eol")
+    if patch == "latest" or patch != level:
+        require_host_machine(target.arch, release)
+        workdir = target.workdir(zfs)
+        offer = fetch_updates(runner, root, workdir, release, step=STEP, changes=True)
+        if patch not in ("latest", offer.level):
+            raise ThinjailError(f"{STEP}: freebsd-update brings {release} to {offer.level}, but "
+                                f"the config pins {patch}: it only installs the latest patch "
+                                "level, so pin that or use `patch: latest`; nothing was installed")
+        if offer.pending:
+            zfs.clear_stamps(base, ("update",), STEP)  # a half-done install reruns this step
+            runner.run(["freebsd-update", "-b", str(root), "-d", str(workdir),
+                        "--currently-running", release, "--not-running-from-cron", "install"],
+                       step=STEP, env=PAGER_ENV)
+        level, eol = offer.level, offer.eol
+        if patch == "latest":
+            offers.record(release, Offer(level, eol=eol))
+    if eol:
+        print(f"{STEP}: warning: {eol_warning(release, eol)}")
+    # The level of the files the base holds is what a restart of its jails follows.
+    stamps = {"eol": eol, "patch": level, "installed": patch_level(root)}
+    for key, value in stamps.items():
+        if value is None:
+            zfs.clear_stamps(base, (key,), STEP)
+        elif zfs.stamp(base, key) != value:
+            zfs.set_stamp(base, key, value, STEP)
+    zfs.set_stamp(base, "update", target.stamp, STEP)
     return level
+
+

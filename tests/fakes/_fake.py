@@ -1,12 +1,22 @@
-"""Shared by the fake FreeBSD commands: where their state lives and how calls are logged.
+"""Shared by the fake FreeBSD commands: where their state lives, which FreeBSD the stand-in
+host runs, and how calls are logged.
 
 The fakes stand in for commands that exist only on FreeBSD. They check their arguments as
 the real tools do, keep their state under $THINJAIL_FAKE_STATE and append every call to
-$THINJAIL_FAKE_STATE/calls.log (one JSON object per line).
+$THINJAIL_FAKE_STATE/calls.log (one JSON object per line). tests/fakes/README.md says which
+real behaviour each one models and where that comes from.
+
+The host is described by the environment:
+- THINJAIL_FAKE_FREEBSD: the host's FreeBSD version, "14.4" or "15.1" (default 15.1);
+- THINJAIL_FAKE_DATE: today's date on the host, YYYY-MM-DD (default: the real date), which
+  decides which releases are past their end of life;
+- THINJAIL_FAKE_ETC: the host's /etc, for the files rc.d reads by their fixed path
+  (/etc/rc.conf, /etc/jail.conf, /etc/jail.conf.d/).
 """
 
 from __future__ import annotations
 
+import datetime
 import fcntl
 import json
 import os
@@ -16,11 +26,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
+VERSIONS = ("14.4", "15.1")
+
 
 def state_dir() -> Path:
     path = Path(os.environ["THINJAIL_FAKE_STATE"])
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def freebsd_version() -> str:
+    version = os.environ.get("THINJAIL_FAKE_FREEBSD", "15.1")
+    if version not in VERSIONS:
+        raise SystemExit(f"fake: THINJAIL_FAKE_FREEBSD={version}: not one of {VERSIONS}")
+    return version
+
+
+def freebsd_major() -> int:
+    return int(freebsd_version().split(".")[0])
+
+
+def today() -> datetime.date:
+    text = os.environ.get("THINJAIL_FAKE_DATE")
+    return datetime.date.fromisoformat(text) if text else datetime.date.today()
+
+
+def host_etc() -> Path:
+    """The host's /etc (rc.d reads /etc/rc.conf and /etc/jail.conf by these paths)."""
+    return Path(os.environ.get("THINJAIL_FAKE_ETC", "/etc"))
 
 
 def log_call(tool: str) -> list[str]:
@@ -49,3 +82,23 @@ def locked() -> Iterator[None]:
     with (state_dir() / ".lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def interfaces_file() -> Path:
+    return state_dir() / "interfaces.json"
+
+
+def load_interfaces() -> dict:
+    path = interfaces_file()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_interfaces(interfaces: dict) -> None:
+    interfaces_file().write_text(json.dumps(interfaces, indent=1, sort_keys=True))
+
+
+def new_interface(**fields: object) -> dict:
+    """An interface as the fakes keep it: bridge members, up, description, MAC, the jail
+    (vnet) it was moved into, and its addresses ("192.168.7.10/24", "2001:db8::1/64")."""
+    return {"members": [], "up": False, "descr": "", "ether": "", "vnet": None, "inet": [],
+            **fields}

@@ -1,7 +1,9 @@
 """A small base.txz with FreeBSD's layout and what the pipeline must get right: relative
 cert links, an absolute link, a hard link, var/empty with the `schg` flag,
-bin/freebsd-version and zoneinfo. Built with bsdtar from an mtree spec, as FreeBSD's
-release tooling does, plus its MANIFEST line."""
+bin/freebsd-version, zoneinfo, an empty dev/ for devfs, and the programs a VNET jail's
+exec.start runs inside it (sbin/ifconfig, route, dhclient; the fake jail(8) looks for them).
+Built with bsdtar from an mtree spec, as FreeBSD's release tooling does, plus its MANIFEST
+line."""
 
 from __future__ import annotations
 
@@ -31,15 +33,18 @@ FILES = {
     "usr/share/zoneinfo/Asia/Shanghai": "TZif2 CST-8\n",
     "usr/share/misc/termcap": "# termcap\n",
     "libexec/ld-elf.so.1": "ELF\n",
+    "sbin/ifconfig": "ELF ifconfig\n",
+    "sbin/route": "ELF route\n",
+    "sbin/dhclient": "ELF dhclient\n",
 }
 LIBC_SIZE = 256 * 1024  # incompressible, so downloads can be cut and resumed mid-way
-DIRS = ("bin", "lib", "etc", "etc/ssl", "etc/ssl/certs", "root", "tmp", "var", "var/db",
-        "var/db/freebsd-update", "var/log", "usr", "usr/share", "usr/share/certs",
+DIRS = ("bin", "sbin", "dev", "lib", "etc", "etc/ssl", "etc/ssl/certs", "root", "tmp", "var",
+        "var/db", "var/db/freebsd-update", "var/log", "usr", "usr/share", "usr/share/certs",
         "usr/share/certs/trusted", "usr/share/zoneinfo", "usr/share/zoneinfo/Asia",
         "usr/share/misc", "libexec", "usr/local", "usr/local/etc")
 
 
-def build_base_txz(work: Path, release: str = "14.3-RELEASE") -> tuple[Path, Path]:
+def build_base_txz(work: Path, release: str) -> tuple[Path, Path]:
     """Write base.txz and MANIFEST into work; return their paths."""
     src = work / "src"
     for d in DIRS:
@@ -57,7 +62,7 @@ def build_base_txz(work: Path, release: str = "14.3-RELEASE") -> tuple[Path, Pat
         lines.append(f"./{d} type=dir uname=root gname=wheel mode={mode}")
     lines.append("./var/empty type=dir uname=root gname=wheel mode=0555 flags=schg")
     for rel in files:
-        mode = "0555" if rel.startswith(("bin/", "libexec/")) else "0644"
+        mode = "0555" if rel.startswith(("bin/", "sbin/", "libexec/")) else "0644"
         lines.append(f"./{rel} type=file uname=root gname=wheel mode={mode} contents={rel}")
     lines.append("./lib/libc.so.7 type=file uname=root gname=wheel mode=0444 "
                  "contents=lib/libc.so.7")

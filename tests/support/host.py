@@ -17,6 +17,9 @@ from tests.support import zfspool
 
 REPO = Path(__file__).resolve().parents[2]
 FAKES = REPO / "tests" / "fakes"
+RELEASE = "15.1-RELEASE"  # the tests' release: supported on TODAY
+TODAY = "2026-11-30"  # the stand-in hosts' date (which releases are past their end of life)
+FREEBSD_VERSIONS = ("14.4", "15.1")  # what the stand-in hosts run (tests/fakes/README.md)
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Host:
     overrides: dict[str, Any] = field(default_factory=dict)
     repo: Path = REPO  # the checkout whose dodo.py runs
     fakes: bool = True  # False: a Linux host without even fake FreeBSD commands
+    freebsd: str = "15.1"  # the FreeBSD version the fake commands behave as
     _seen: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -70,7 +74,7 @@ class Host:
         if not resolv.exists():
             resolv.write_text("nameserver 192.168.7.1\n")
         config = {
-            "release": "14.3-RELEASE",
+            "release": RELEASE,
             "arch": "amd64",
             "mirror": self.mirror_url,
             "patch": "latest",
@@ -94,18 +98,42 @@ class Host:
     def env(self) -> dict[str, str]:
         path = os.pathsep.join([*([str(FAKES)] if self.fakes else []),
                                 str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        return {**os.environ, "PATH": path, "THINJAIL_FAKE_STATE": str(self.fake_state)}
+        return {**os.environ, "PATH": path, "THINJAIL_FAKE_STATE": str(self.fake_state),
+                "THINJAIL_FAKE_FREEBSD": self.freebsd, "THINJAIL_FAKE_DATE": TODAY,
+                "THINJAIL_FAKE_ETC": str(self.etc)}
 
-    def seed_host(self) -> None:
-        """The host's own NIC (the bridge's uplink), as the fake ifconfig sees it."""
+    def seed_host(self, **uplink: Any) -> None:
+        """The host's own NIC igc0 (the bridge's uplink, with no address unless given), as
+        the fake ifconfig sees it."""
         interfaces = self.fake_state / "interfaces.json"
         if not interfaces.exists():
             self.fake_state.mkdir(parents=True, exist_ok=True)
-            nic = {"members": [], "up": True, "descr": "", "ether": "", "vnet": None}
+            nic = {"members": [], "up": True, "descr": "", "ether": "58:9c:fc:10:ff:b6",
+                   "vnet": None, "inet": [], **uplink}
             interfaces.write_text(json.dumps({"igc0": nic}))
 
     def interfaces(self) -> dict[str, Any]:
         return json.loads((self.fake_state / "interfaces.json").read_text())
+
+    def set_interfaces(self, interfaces: dict[str, Any]) -> None:
+        (self.fake_state / "interfaces.json").write_text(json.dumps(interfaces))
+
+    def publish_patch(self, level: str, kernel_only: bool = False) -> None:
+        """FreeBSD published a patch level (what the fake freebsd-update offers); a
+        kernel-only one changes no file of a jail template."""
+        self.fake_state.mkdir(parents=True, exist_ok=True)
+        (self.fake_state / "latest-patch").write_text(level)
+        if kernel_only:
+            with (self.fake_state / "kernel-only-patches").open("a") as f:
+                f.write(f"{level}\n")
+
+    def fake(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """Run a fake FreeBSD command on this host, as its admin would (not counted among
+        the next doit run's calls)."""
+        result = subprocess.run(argv, capture_output=True, text=True, env=self.env(),
+                                stdin=subprocess.DEVNULL, timeout=120)
+        self._new_lines(self.fake_state / "calls.log")
+        return result
 
     def doit(self, *args: str, write: bool = True) -> Run:
         """Run `doit <args> config=<file>` with doit's JSON reporter."""

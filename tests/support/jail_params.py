@@ -1,6 +1,7 @@
-"""Parameter names jail(8) accepts on FreeBSD 14 (jail(8), "Jail Parameters"): the kernel's
-core and module parameters and jail(8)'s pseudo-parameters. `meta`/`env` (14.4+) and
-`zfs.*` (15.0) are deliberately absent: thinjail must not use them on 14."""
+"""Parameter names jail(8) accepts, by FreeBSD version (jail(8), "Jail Parameters"): the
+kernel's core and module parameters and jail(8)'s pseudo-parameters. `meta` and `env` are
+new in 14.4 (and 15.0), `zfs.dataset` and `zfs.mount_snapshot` in 15.0. The fake jail(8)
+refuses any other name, as the real one does ("unknown parameter")."""
 
 CORE = {
     "jid", "name", "path", "ip4.addr", "ip4.saddrsel", "ip4.nosaddrsel", "ip4", "ip6.addr",
@@ -29,11 +30,16 @@ PSEUDO = {
     "mount.procfs", "allow.dying", "depend",
 }
 JAIL8_PARAMETERS_14 = CORE | ALLOW | MODULES | PSEUDO
+JAIL8_PARAMETERS = {
+    "14.4": JAIL8_PARAMETERS_14 | {"meta", "env"},
+    "15.1": JAIL8_PARAMETERS_14 | {"meta", "env", "zfs.dataset", "zfs.mount_snapshot"},
+}
 
 
-def unknown_parameters(names: set[str]) -> set[str]:
-    """Names that are neither jail(8) parameters nor `$variables` (booleans may carry a
-    `no` prefix)."""
+def unknown_parameters(names: set[str], version: str = "14.4") -> set[str]:
+    """Names that are neither jail(8) parameters of that FreeBSD version nor `$variables`
+    (booleans may carry a `no` prefix)."""
+    known = JAIL8_PARAMETERS[version]
     return {n for n in names if not n.startswith("$")
-            and n not in JAIL8_PARAMETERS_14 and n.replace(".no", ".", 1) not in
-            JAIL8_PARAMETERS_14 and n.removeprefix("no") not in JAIL8_PARAMETERS_14}
+            and n not in known and n.replace(".no", ".", 1) not in known
+            and n.removeprefix("no") not in known}

@@ -80,7 +80,7 @@ def serve(root: Path) -> Iterator[Mirror]:
         server.server_close()
 
 
-def publish(root: Path, archive: Path, manifest: Path, release: str = "14.3-RELEASE",
+def publish(root: Path, archive: Path, manifest: Path, release: str,
             arch_dirs: str = "amd64/amd64") -> Path:
     """Lay out a release in the mirror tree; return its directory."""
     target = root / arch_dirs / release

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -35,7 +34,10 @@ options:
     elements: str
     default: []
   python:
-    description: Interpreter with doit installed; default the one running this module.
+    description:
+      - Interpreter with doit installed, run as C(<python> -m doit).
+      - Default the C(doit) command on the host's PATH, which devel/py-doit installs for the
+        ports tree's default Python.
     type: path
   proposed_config:
     description:
@@ -96,8 +98,9 @@ def main() -> None:
     if module.check_mode and not os.path.exists(dodo):
         module.exit_json(changed=True, ran=[], msg="thinjail is not on this host yet: a real "
                          "run puts it there and builds every jail")
-    argv = [params["python"] or sys.executable, "-m", "doit", "run", "-f", dodo,
-            "--reporter", "json", *params["tasks"]]
+    doit = [params["python"], "-m", "doit"] if params["python"] else [
+        module.get_bin_path("doit", required=True, opt_dirs=["/usr/local/bin"])]
+    argv = [*doit, "run", "-f", dodo, "--reporter", "json", *params["tasks"]]
     with tempfile.TemporaryDirectory(prefix="thinjail-check-") as scratch:
         if module.check_mode and params["proposed_config"] is not None:
             proposed = os.path.join(scratch, "config.yaml")
