@@ -101,8 +101,9 @@ def _render(ctx: Context, template: str, path: Path, values: dict[str, Any]) -> 
 
 
 def task_rc(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Add each jail to jail_list in rc.conf, and name its own conf, so boot starts it as
-    start:<name> does."""
+    """Add each jail to jail_list and point jail_<name>_conf at its conf: boot starts it so.
+
+    rc.d/jail then starts it from the very file start:<name> uses, whatever `paths` say."""
     rc_conf = ctx.config.paths.rc_conf
     order = tuple(jail.name for jail in ctx.config.jails)
     for plan in ctx.jail_plans():

@@ -63,10 +63,6 @@ def set_rc_vars(runner: Runner, rc_conf: Path, lock: Path, wanted: Mapping[str, 
                         *(f"{k}={v}" for k, v in changes.items())], step=step)
 
 
-def jail_list(rc_conf: Path) -> list[str]:
-    return read_rc_vars(rc_conf).get("jail_list", "").split()
-
-
 def with_jail(current: list[str], name: str, config_order: tuple[str, ...]) -> list[str]:
     """current with name added: before the first entry that config.yaml lists after it, else
     at the end. Entries already there never move, and jails added in one run land in config
