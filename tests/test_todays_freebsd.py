@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tasks.steps.update import host_machine
-from tests.support.host import FREEBSD_VERSIONS, RELEASE, REPO, Host
+from tests.support.host import FREEBSD_VERSIONS, RELEASE, REPO, Host, Run
 from tests.support.mirror import Mirror, publish
 
 EOL_RELEASE = "14.3-RELEASE"  # ended 2026-06-30
@@ -22,7 +22,7 @@ def build(host: Host, *args: str) -> None:
     assert run.returncode == 0, run.output
 
 
-def freebsd_update_calls(run) -> list[str]:
+def freebsd_update_calls(run: Run) -> list[str]:
     return [c["argv"][-1] for c in run.calls if c["tool"] == "freebsd-update"]
 
 

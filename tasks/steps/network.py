@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,15 @@ def _bridge_unit(values: dict[str, str], bridge: str) -> str | None:
     return next((u for u in cloned if values.get(f"ifconfig_{u}_name") == bridge), None)
 
 
+def _new_unit(values: dict[str, str], bridge: str, existing: Iterable[str]) -> str:
+    """The cloner unit rc.conf is to create the bridge as: itself when it is named like
+    one, else the first bridgeN neither rc.conf nor the host uses."""
+    if CLONER_UNIT_RE.fullmatch(bridge):
+        return bridge
+    taken = {*values.get("cloned_interfaces", "").split(), *existing}
+    return next(f"bridge{i}" for i in range(1 << 15) if f"bridge{i}" not in taken)
+
+
 def bridge_persisted(rc_conf: Path, bridge: str, uplink: str | None) -> bool:
     """rc.conf creates the bridge at boot and adds the uplink to it."""
     values = read_rc_vars(rc_conf)
@@ -129,12 +139,9 @@ def move_address_advice(rc_conf: Path, interfaces: dict[str, Interface], bridge:
     v4 = [a for a in addresses if ipaddress.ip_interface(a).version == 4]
     v6 = [a for a in addresses if ipaddress.ip_interface(a).version == 6]
     lines = [f'ifconfig_{uplink}="up"']
-    unit = _bridge_unit(values, bridge)
-    if unit is None:
+    if _bridge_unit(values, bridge) is None:
+        unit = _new_unit(values, bridge, interfaces)
         cloned = values.get("cloned_interfaces", "").split()
-        unit = bridge if CLONER_UNIT_RE.fullmatch(bridge) else next(
-            f"bridge{i}" for i in range(1 << 15)
-            if f"bridge{i}" not in {*cloned, *interfaces})
         lines.append(f'cloned_interfaces="{" ".join([*cloned, unit])}"')
         if unit != bridge:
             lines.append(f'ifconfig_{unit}_name="{bridge}"')
@@ -202,12 +209,9 @@ def ensure_bridge(runner: Runner, interfaces: HostInterfaces, rc_conf: Path, loc
         current = values.get(f"ifconfig_{bridge}")
         settings = [f"ifconfig_{bridge}={bridge_line(current, uplink)}"]
         if _bridge_unit(values, bridge) is None:
-            if CLONER_UNIT_RE.fullmatch(bridge):
-                settings.append(f"cloned_interfaces+={bridge}")
-            else:
-                cloned = values.get("cloned_interfaces", "").split()
-                taken = set(cloned) | interfaces.names()
-                unit = next(f"bridge{i}" for i in range(1 << 15) if f"bridge{i}" not in taken)
-                settings += [f"cloned_interfaces+={unit}", f"ifconfig_{unit}_name={bridge}"]
+            unit = _new_unit(values, bridge, interfaces.names())
+            settings.append(f"cloned_interfaces+={unit}")
+            if unit != bridge:
+                settings.append(f"ifconfig_{unit}_name={bridge}")
         runner.run(["sysrc", "-f", str(rc_conf), *settings], step=STEP)
 
