@@ -120,16 +120,16 @@ def start_jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces
         remove_leftover_epair(runner, interfaces, name, inputs.epair)
     try:
         runner.run(["jail", "-f", str(inputs.conf), action, name], step=STEP)
-    except CommandError as failed:
-        running.invalidate()
-        interfaces.invalidate()
+        failed = None
+    except CommandError as error:
+        failed = error
+    running.invalidate()  # jls and ifconfig answer anew, whatever jail(8) managed to do
+    interfaces.invalidate()
+    if failed is not None:
         if name not in running.names() and remove_leftover_epair(runner, interfaces, name,
                                                                  inputs.epair):
             raise CommandError(f"{failed} (the {inputs.epair} it left was removed)") from None
-        raise
-    finally:
-        running.invalidate()
-        interfaces.invalidate()
+        raise failed
     inputs.record.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(inputs.record, inputs.digest().encode())
 
