@@ -13,8 +13,9 @@ from pathlib import Path
 
 from doit import get_var
 
-from tasks.context import doit_state_file, load_context
-from tasks.errors import ThinjailError
+from tasks import doit_state
+from tasks.context import load_context
+from tasks.errors import ThinjailError, one_line
 from tasks.graph import bind, host, image, jails, lifecycle, release
 from tasks.locks import hold_run_lock
 
@@ -34,21 +35,25 @@ try:
     CONTEXT = load_context(CONFIG, dry_run=DRY_RUN, image_dir=get_var("image_dir", None),
                            image=get_var("image", None), check_updates=flag("check_updates"),
                            state_of=get_var("state_of", None))
-    if not REPORTING & set(sys.argv[1:2]):
-        if not DRY_RUN:
-            # One run per config at a time; held until this process ends.
-            RUN_LOCK = hold_run_lock(CONTEXT.state_dir / "run.lock")
+    reporting = bool(REPORTING & set(sys.argv[1:2]))
+    if not reporting and not DRY_RUN:
+        # One run per config at a time; held until this process ends.
+        RUN_LOCK = hold_run_lock(CONTEXT.state_dir / "run.lock")
+    # A dry-run and a report read a copy of doit's state: they change nothing.
+    STATE_FILE, warnings = doit_state.state_file(CONTEXT.state_dir, copy=DRY_RUN or reporting)
+    if not reporting:
         CONTEXT.prefetch()
-        for warning in CONTEXT.warnings():
-            print(f"thinjail: warning: {warning}", file=sys.stderr)
-except ThinjailError as error:
+        warnings += CONTEXT.warnings()
+    for warning in warnings:
+        print(f"thinjail: warning: {warning}", file=sys.stderr)
+except (ThinjailError, OSError) as error:
     # Bad input, or another run in progress, stops here, before any command has run.
-    sys.exit(f"thinjail: {error}")
+    sys.exit(f"thinjail: {one_line(error)}")
 
 DOIT_CONFIG = {
     "default_tasks": ["jail", "orphans"],
-    "dep_file": str(doit_state_file(CONTEXT.state_dir, DRY_RUN)),
-    "backend": "json",
+    "dep_file": str(STATE_FILE),
+    "backend": doit_state.BACKEND,
     "verbosity": 2,
 }
 

@@ -3,8 +3,10 @@ True, in a graph of the same shape (a chain per jail), on the same backend as th
 
 from doit import get_var
 
+from tasks.doit_state import BACKEND
+
 COUNT = int(get_var("count", "10"))
-DOIT_CONFIG = {"backend": "json", "dep_file": get_var("dep_file", ".floor.db"),
+DOIT_CONFIG = {"backend": BACKEND, "dep_file": get_var("dep_file", ".floor.db"),
                "verbosity": 2, "default_tasks": ["floor"]}
 
 

@@ -46,7 +46,7 @@ SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
 TOP_KEYS = {"release", "arch", "mirror", "patch", "update_check", "timezone", "resolv_conf",
             "devfs_ruleset", "image", "zfs", "paths", "network", "jails"}
-REQUIRED_TOP = ("release", "zfs", "network", "jails")
+REQUIRED_TOP = ("zfs", "network", "jails")  # release: its own check names an example
 JAIL_KEYS = {"id", "ip", "release", "allow_mount", "devfs_ruleset", "packages", "services"}
 NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
 PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@/-]*$")  # pkg names and origins

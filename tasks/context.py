@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -11,7 +10,7 @@ from tasks.checks import BaseUpdated
 from tasks.config import Config, load_config, machine_of, valid_image_source
 from tasks.errors import ConfigError
 from tasks.plan import JailPlan, ReleasePlan, containers_dataset, jail_release
-from tasks.runner import Runner
+from tasks.runner import HOST_ZFS_LOCK, Runner
 from tasks.steps.network import HostInterfaces
 from tasks.steps.render import MARKER
 from tasks.steps.running import RunningJails
@@ -121,21 +120,6 @@ class Context:
         return [self._release_plan(release) for release in sorted(releases)]
 
 
-def doit_state_file(state_dir: Path, dry_run: bool) -> Path:
-    """doit's state file. A dry-run works on a fresh copy of the real one: it sees what a real
-    run would see, and what it "did" is marked done neither for a real run nor the next
-    dry-run."""
-    real = state_dir / "doit.db"
-    if not dry_run:
-        return real
-    copy = state_dir / "doit-dry-run.db"
-    if real.exists():
-        shutil.copyfile(real, copy)
-    else:
-        copy.unlink(missing_ok=True)
-    return copy
-
-
 def load_context(config_path: Path, dry_run: bool = False, image_dir: str | None = None,
                  image: str | None = None, check_updates: bool = False,
                  state_of: str | None = None) -> Context:
@@ -157,7 +141,7 @@ def load_context(config_path: Path, dry_run: bool = False, image_dir: str | None
                            "state of its own config)"])
     state_dir = state_dir_for(Path(state_of) if state_of else config_path)
     state_dir.mkdir(parents=True, exist_ok=True)
-    runner = Runner(log_path=state_dir / "commands.log", dry_run=dry_run)
+    runner = Runner(log_path=state_dir / "commands.log", dry_run=dry_run, zfs_lock=HOST_ZFS_LOCK)
     zfs = Zfs(runner, config.zfs_root, state_dir / "zfs.generation")
     return Context(config=config, runner=runner, zfs=zfs, running=RunningJails(runner),
                    interfaces=HostInterfaces(runner), state_dir=state_dir,

@@ -17,3 +17,13 @@ class ConfigError(ThinjailError):
 
 class CommandError(ThinjailError):
     """An external command is missing or failed."""
+
+
+def one_line(error: Exception) -> str:
+    """What the admin reads: a ThinjailError's message; for an OSError, the path (both paths
+    of a rename) and the system's words, such as `/etc/x: No such file or directory`."""
+    if not isinstance(error, OSError):
+        return str(error)
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    reason = error.strerror or str(error)
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason

@@ -24,12 +24,19 @@ from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
 from tasks.errors import CommandError
+from tasks.locks import file_lock
 
 log = logging.getLogger("thinjail")
 
 # Commands that exist only on a FreeBSD host; a missing one means "run this on FreeBSD".
 FREEBSD_ONLY = frozenset({"jail", "jls", "jexec", "service", "sysrc", "freebsd-update",
                           "freebsd-version", "ifconfig", "route", "chflags", "devfs", "pkg"})
+# zfs(8) verbs that change pools. Parallel runs (`doit -n`) pass them through one host-wide
+# lock: ZFS serialises them anyway, and zfs-fuse hangs on concurrent clones and mounts.
+ZFS_CHANGING_VERBS = frozenset({"create", "destroy", "snapshot", "clone", "rename", "mount",
+                                "umount", "unmount", "set", "inherit", "receive", "recv",
+                                "promote", "rollback"})
+HOST_ZFS_LOCK = Path("/var/run/thinjail.zfs.lock")
 # Commands started ahead of need log from their own thread.
 _LOG_LOCK = threading.Lock()
 T = TypeVar("T")
@@ -39,6 +46,7 @@ T = TypeVar("T")
 class Runner:
     log_path: Path | None = None
     dry_run: bool = False
+    zfs_lock: Path | None = None  # held while a command changes ZFS (HOST_ZFS_LOCK)
 
     def run(self, argv: Sequence[str], *, step: str, changes: bool = True,
             env: Mapping[str, str] | None = None, ok_codes: Sequence[int] = (0,),
@@ -62,8 +70,10 @@ class Runner:
             return subprocess.CompletedProcess(list(commands[-1]), 0, "", "")
         log.info("%s: %s", step, text)
         full_env = {**os.environ, **env} if env else None
-        start = time.monotonic()
         with contextlib.ExitStack() as stack:
+            if self.zfs_lock and any(_changes_zfs(argv) for argv in commands):
+                stack.enter_context(file_lock(self.zfs_lock))
+            start = time.monotonic()
             # Earlier stages' stderr goes to files: a pipe could fill and stall the pipeline.
             errs = [stack.enter_context(tempfile.TemporaryFile()) for _ in commands[:-1]]
             procs: list[subprocess.Popen[bytes]] = []
@@ -113,6 +123,10 @@ class Runner:
                  "seconds": round(seconds, 4), "changes": changes, "dry_run": codes is None}
         with _LOG_LOCK, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
+
+
+def _changes_zfs(argv: Sequence[str]) -> bool:
+    return len(argv) > 1 and argv[0] == "zfs" and argv[1] in ZFS_CHANGING_VERBS
 
 
 class Ahead(Generic[T]):

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from tasks.errors import CommandError
+from tasks.files import write_atomic
 from tasks.runner import Runner
 
 STAMP_PREFIX = "thinjail:"
@@ -146,25 +148,14 @@ class Zfs:
         self._cache = None
         if not self.runner.dry_run:
             # Replaced, not rewritten: a new file is a new identity for _generation.
-            self.generation_file.parent.mkdir(parents=True, exist_ok=True)
-            token = uuid.uuid4().hex
-            fresh = self.generation_file.with_name(f".{self.generation_file.name}.{token}")
-            fresh.write_text(token)
-            os.replace(fresh, self.generation_file)
+            write_atomic(self.generation_file, uuid.uuid4().hex.encode())
 
     def _change(self, argv: list[str], step: str, retry_busy: bool = False) -> None:
-        delays = list(BUSY_RETRY_SECONDS) if retry_busy else []
         try:
-            while True:
-                try:
-                    self.runner.run(argv, step=step)
-                    return
-                except CommandError as exc:
-                    # "dataset is busy" passes within seconds (zfs-fuse after writes, a jail
-                    # that is still dying on FreeBSD): retry a few times, then give up.
-                    if not delays or "busy" not in str(exc):
-                        raise
-                    time.sleep(delays.pop(0))
+            if retry_busy:
+                _retrying_busy(lambda: self.runner.run(argv, step=step))
+            else:
+                self.runner.run(argv, step=step)
         finally:
             self.invalidate()
 
@@ -180,11 +171,15 @@ class Zfs:
 
     def rename(self, name: str, new_name: str, step: str) -> None:
         """Rename a file system, unmounted meanwhile: zfs-fuse keeps a mounted dataset busy
-        for a rename, and both it and OpenZFS rename an unmounted one at once."""
-        ds = self.get(name)
-        if ds is not None and ds.mounted == "yes":
-            self._change(["zfs", "umount", name], step, retry_busy=True)
-        self._change(["zfs", "rename", name, new_name], step, retry_busy=True)
+        for a rename, and both it and OpenZFS rename an unmounted one at once. A rename that
+        fails as busy has mounted the dataset again, so each retry unmounts it first."""
+        def attempt() -> None:
+            ds = self.get(name)
+            if ds is not None and ds.mounted == "yes":
+                self._change(["zfs", "umount", name], step, retry_busy=True)
+            self._change(["zfs", "rename", name, new_name], step)
+
+        _retrying_busy(attempt)
         self._change(["zfs", "mount", new_name], step, retry_busy=True)
 
     def created_by_us(self, name: str) -> bool:
@@ -211,6 +206,20 @@ class Zfs:
         present = [k for k in keys if self.stamp(name, k) is not None]
         for key in present:
             self._change(["zfs", "inherit", f"{STAMP_PREFIX}{key}", name], step)
+
+
+def _retrying_busy(attempt: Callable[[], object]) -> None:
+    """"dataset is busy" passes within seconds (zfs-fuse after writes, a jail that is still
+    dying on FreeBSD): retry a few times, then give up."""
+    delays = list(BUSY_RETRY_SECONDS)
+    while True:
+        try:
+            attempt()
+            return
+        except CommandError as exc:
+            if not delays or "busy" not in str(exc):
+                raise
+            time.sleep(delays.pop(0))
 
 
 def _below(mountpoint: str, dataset: str, relative: PurePosixPath) -> Path:

@@ -1,4 +1,6 @@
-"""Bad config is rejected before any command runs, with one line naming the key and the fix."""
+"""Bad config is rejected with one line naming the key and the fix. Validation is pure, so
+the cases run in-process, without a pool or doit; one case runs doit to prove that nothing
+runs before the config is accepted."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tasks.config import load_config
 from tasks.errors import ConfigError
@@ -74,46 +77,69 @@ BAD_CONFIGS: dict[str, tuple[dict[str, Any], str, str]] = {
 UNSAFE_NAMES = ["web.1", "../x", "a;rm -rf /", "123", "$(id)", "a b", "-x", 'q"uote', "é"]
 
 
-def expect_rejected(host: Host, config: dict[str, Any] | None, *fragments: str,
+def good_config(tmp_path: Path) -> dict[str, Any]:
+    """The tests' usual config (tests/support/host.py), as a dict; nothing is created."""
+    return Host(pool="", root="zdata/jails", tmp=tmp_path, mirror_url="http://127.0.0.1:9").config()
+
+
+def problems_of(tmp_path: Path, config: dict[str, Any] | None, raw: str | None = None,
+                ) -> list[str]:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False) if raw is None else raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value.problems
+
+
+def expect_rejected(tmp_path: Path, config: dict[str, Any] | None, key: str, *fix: str,
                     raw: str | None = None) -> None:
-    if raw is None:
-        host.write_config(config)
-    else:
-        host.config_path.write_text(raw)
-    run = host.doit("run", "jail:pg-1", write=False)
-    assert run.returncode != 0
-    for fragment in fragments:
-        assert fragment in run.output, run.output
-    assert run.commands == [] and run.calls == []  # nothing ran, not even a zfs listing
-    assert not host.state_dir.exists()
-    assert host.names() == []
-    assert not (host.etc / "jail.conf").exists()
+    problems = problems_of(tmp_path, config, raw)
+    named = [p for p in problems if p.startswith(f"{tmp_path / 'config.yaml'}: {key}")]
+    assert named, problems
+    for words in fix:
+        assert words in named[0], named[0]
 
 
-@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
-def test_bad_config_is_rejected_before_any_command(host: Host, case: str) -> None:
-    change, key, fix = BAD_CONFIGS[case]
-    config = host.config()
+def changed(tmp_path: Path, change: dict[str, Any]) -> dict[str, Any]:
+    config = good_config(tmp_path)
     for k, v in change.items():
         if v is None:
             config.pop(k)
         else:
             config[k] = v
-    expect_rejected(host, config, key, fix)
+    return config
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_is_rejected_naming_the_key_and_the_fix(tmp_path: Path, case: str) -> None:
+    change, key, fix = BAD_CONFIGS[case]
+    expect_rejected(tmp_path, changed(tmp_path, change), key, fix)
 
 
 @pytest.mark.parametrize("name", UNSAFE_NAMES)
-def test_unsafe_jail_name_is_rejected(host: Host, name: str) -> None:
-    config = host.config()
+def test_unsafe_jail_name_is_rejected(tmp_path: Path, name: str) -> None:
+    config = good_config(tmp_path)
     config["jails"] = {name: {"id": 111}}
-    expect_rejected(host, config, f"jails.{name}: jail name", "use letters, digits")
+    expect_rejected(tmp_path, config, f"jails.{name}: jail name", "use letters, digits")
 
 
-def test_duplicate_yaml_key_is_rejected(host: Host) -> None:
-    host.write_config()
-    text = host.config_path.read_text()
+def test_duplicate_yaml_key_is_rejected(tmp_path: Path) -> None:
+    text = yaml.safe_dump(good_config(tmp_path), sort_keys=False)
     raw = text.replace("jails:\n", "jails:\n  pg-1:\n    id: 5\n")
-    expect_rejected(host, None, "key 'pg-1' appears twice", raw=raw)
+    problems = problems_of(tmp_path, None, raw)
+    assert len(problems) == 1 and "key 'pg-1' appears twice" in problems[0]
+
+
+def test_bad_config_stops_doit_before_any_command(host: Host) -> None:
+    change, key, fix = BAD_CONFIGS["duplicate id"]
+    host.write_config(changed(host.tmp, change))
+    run = host.doit("run", "jail:pg-1", write=False)
+    assert run.returncode != 0
+    assert key in run.output and fix in run.output, run.output
+    assert run.commands == [] and run.calls == []  # nothing ran, not even a zfs listing
+    assert not host.state_dir.exists()
+    assert host.names() == []
+    assert not (host.etc / "jail.conf").exists()
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

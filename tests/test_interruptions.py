@@ -1,13 +1,14 @@
 """Interruption at every step: the doit process is killed (SIGKILL, as the OOM killer or
-`kill -9` would, and SIGINT, as Ctrl-C would) right after each command that changes the host,
-then rerun. In between no stamp claims more than is there; after the rerun the host equals
-one built without interruption.
+`kill -9` would) right after each command that changes the host, interrupted (SIGINT, as
+Ctrl-C would) after the first command of each step, and both just before and inside doit's
+state save; then rerun. In between no stamp claims more than is there; after the rerun the
+host equals one built without interruption, and a third run does nothing.
 
-Only doit itself gets the signal, and only between two system calls: it is stopped first
-(SIGSTOP lets a file system call in flight complete) and then killed or interrupted. zfs-fuse
-wedges when a FUSE request is interrupted, which real ZFS does not; at the Python level the
-kill still lands anywhere. A command doit started finishes on its own, and the rerun starts
-once it has.
+Each point is its own test. doit stops itself at the point (tests/support/stopping_doit.py:
+between two Python statements, so a file system call in flight completes; zfs-fuse wedges
+when a FUSE request is interrupted, which real ZFS does not), and the test then signals it
+and checks that doit was still running and that the signal ended it. A command doit started
+finishes on its own, and the rerun starts once it has.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,36 +37,34 @@ from tests.support.mirror import Mirror
 BASE, SKELETON = f"templates/{R}-base", f"templates/{R}-skeleton"
 
 
-def start_run(host: Host) -> subprocess.Popen[str]:
+def start_run(host: Host, stop_at: str = "") -> subprocess.Popen[str]:
+    """doit run jail:pg-1, stopping itself at `stop_at` (tests/support/stopping_doit.py)."""
     host.seed_host()
     host.write_config()
+    env = {**host.env(), "PYTHONPATH": str(REPO), "THINJAIL_TEST_STOP_AT": stop_at,
+           "THINJAIL_TEST_STOPPED": str(stopped_file(host))}
     return subprocess.Popen(
-        [sys.executable, "-m", "doit", "run", "-f", str(REPO / "dodo.py"), "jail:pg-1",
-         f"config={host.config_path}"], env=host.env(), cwd=host.tmp, text=True,
+        [sys.executable, "-m", "tests.support.stopping_doit", "run", "-f", str(REPO / "dodo.py"),
+         "jail:pg-1", f"config={host.config_path}"], env=env, cwd=host.tmp, text=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def log_lines(host: Host) -> int:
-    log = host.state_dir / "commands.log"
-    return len(log.read_text().splitlines()) if log.exists() else 0
+def stopped_file(host: Host) -> Path:
+    return host.tmp / "stopped-at"
 
 
-def stopped(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "TtZX"
-    except (FileNotFoundError, ProcessLookupError):
-        return True
+def is_stopped(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "Tt"
 
 
 def signal_doit(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
-    """Stop doit, signal it, then wait until every process it started has ended."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGSTOP)
-        while not stopped(proc.pid):
-            time.sleep(0.001)
-        os.kill(proc.pid, sig)
-        os.kill(proc.pid, signal.SIGCONT)
+    """Signal doit, which is running or stopped (never finished), and see that the signal
+    ended it; then wait until every process it started has ended."""
+    assert proc.poll() is None, f"doit ended (exit {proc.returncode}) before it was signalled"
+    os.kill(proc.pid, sig)
+    os.kill(proc.pid, signal.SIGCONT)
     proc.wait(timeout=60)
+    assert proc.returncode == -sig, f"doit ended with {proc.returncode}, not by {sig.name}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -75,13 +75,17 @@ def signal_doit(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
     raise AssertionError("a command started by the interrupted run did not end")
 
 
-def interrupt(host: Host, after: int, sig: signal.Signals) -> None:
-    """Run doit and signal it once `after` commands have completed."""
-    proc = start_run(host)
-    deadline = time.monotonic() + 60
-    while log_lines(host) < after and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
+def interrupt(host: Host, stop_at: str, sig: signal.Signals) -> str:
+    """Run doit until it stops itself at stop_at, then signal it; return where it stopped."""
+    proc = start_run(host, stop_at)
+    deadline = time.monotonic() + 120
+    while not (stopped_file(host).exists() and is_stopped(proc.pid)):
+        assert proc.poll() is None, f"doit ended (exit {proc.returncode}) before {stop_at}"
+        assert time.monotonic() < deadline, f"doit did not reach {stop_at} in 120 s"
+        time.sleep(0.005)
+    where = stopped_file(host).read_text()
     signal_doit(proc, sig)
+    return where
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -159,70 +163,89 @@ def assert_no_false_stamp(host: Host) -> None:
             assert text.rstrip().endswith("}")
 
 
-def kill_points(reference: list[dict[str, Any]]) -> list[tuple[int, str, bool]]:
-    """After which command to kill: after every command that changes something; for SIGINT,
-    only after the first one of each step."""
-    points, seen_steps = [], set()
-    for index, entry in enumerate(reference):
-        if entry["changes"]:
-            first = entry["step"] not in seen_steps
-            seen_steps.add(entry["step"])
-            points.append((index + 1, entry["step"], first))
-    return points
+# The steps of the host-changing commands of a first run, in order: a kill point after each.
+CHANGING_STEPS = (["bridge"] * 3 + ["host"] * 5 + ["extract"] * 3 + ["tzdns"]
+                  + ["update"] * 4 + ["skeleton"] * 8 + ["certs", "snapshot", "clone", "rc",
+                                                         "start"])
 
 
-def fresh(host: Host, label: str) -> Host:
-    """Another stand-in host; its datasets go with the fixture host's parent dataset."""
-    tmp = host.tmp / label
-    tmp.mkdir()
-    return Host(pool=host.pool, root=f"{host.root}-{label}/{uuid.uuid4().hex[:6]}", tmp=tmp,
-                mirror_url=host.mirror_url)
+def points() -> list[Any]:
+    """SIGKILL after every host-changing command; SIGINT (Ctrl-C) after the first one of each
+    step; both before doit saves its state and inside the save."""
+    cases = []
+    for k, step in enumerate(CHANGING_STEPS, start=1):
+        cases.append(pytest.param(f"command:{k}", signal.SIGKILL, id=f"{k:02d}-{step}-kill"))
+        if step not in CHANGING_STEPS[:k - 1]:
+            cases.append(pytest.param(f"command:{k}", signal.SIGINT, id=f"{k:02d}-{step}-int"))
+    for where in ("before", "inside"):
+        for sig, name in ((signal.SIGKILL, "kill"), (signal.SIGINT, "int")):
+            cases.append(pytest.param(f"save:{where}", sig, id=f"save-{where}-{name}"))
+    return cases
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A host built without interruption, and the host-changing commands it ran."""
+
+    state: dict[str, Any]
+    changing_steps: list[str]
+
+
+@pytest.fixture(scope="module")
+def reference(pool: str, mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    host = Host(pool=pool, root=f"{pool}/interruptions-{uuid.uuid4().hex[:6]}/reference",
+                tmp=tmp_path_factory.mktemp("reference"), mirror_url=mirror.url)
+    assert host.doit("run", "jail:pg-1").returncode == 0
+    log = [json.loads(line) for line in
+           (host.state_dir / "commands.log").read_text().splitlines()]
+    return Reference(state(host), [e["step"] for e in log if e["changes"]])
 
 
 @pytest.fixture
-def scratch(pool: str, mirror: Mirror, tmp_path: Path) -> Host:
-    """A stand-in host whose ~40 sibling hosts are left to the session's `zpool destroy`:
-    zfs-fuse keeps freshly written datasets busy for long, and destroying some 300 of them
-    one by one would take longer than the test."""
+def victim(pool: str, mirror: Mirror, tmp_path: Path) -> Host:
+    """A stand-in host whose datasets are left to the session's `zpool destroy`: zfs-fuse
+    keeps freshly written datasets busy for long, and destroying each one would take longer
+    than the test."""
     return Host(pool=pool, root=f"{pool}/interruptions-{uuid.uuid4().hex[:6]}/jails",
                 tmp=tmp_path, mirror_url=mirror.url)
 
 
-def test_every_interruption_converges(scratch: Host, mirror: Mirror) -> None:
-    host = scratch
-    reference_host = fresh(host, "reference")
-    assert reference_host.doit("run", "jail:pg-1").returncode == 0
-    reference = [json.loads(line) for line in
-                 (reference_host.state_dir / "commands.log").read_text().splitlines()]
-    expected = state(reference_host)
+def test_the_kill_points_are_the_reference_runs_commands(reference: Reference) -> None:
+    assert reference.changing_steps == CHANGING_STEPS
 
-    tried: list[str] = []
-    for after, step, first in kill_points(reference):
-        for sig in (signal.SIGKILL, signal.SIGINT) if first else (signal.SIGKILL,):
-            label = f"k{after}-{sig.name}"
-            victim = fresh(host, label)
-            interrupt(victim, after, sig)
-            assert_no_false_stamp(victim)
-            rerun = victim.doit("run", "jail:pg-1")
-            assert rerun.returncode == 0, f"{label} ({step}): {rerun.output}"
-            assert state(victim) == expected, f"{label} ({step}) did not converge"
-            tried.append(f"{step}@{after}/{sig.name}")
-    # The download itself, interrupted mid-stream.
-    for sig in (signal.SIGKILL, signal.SIGINT):
-        victim = fresh(host, f"fetch-{sig.name}")
-        mirror.faults[f"/amd64/amd64/{R}/base.txz"] = ("stall", 5)
-        proc = start_run(victim)
-        part = Path("/nonexistent")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not part.exists():
-            if victim.dataset("media") in victim.names():
-                part = victim.mountpoint("media") / f"{R}-amd64-base.txz.part"
-            time.sleep(0.05)
-        signal_doit(proc, sig)
-        mirror.faults.clear()
-        assert not (victim.mountpoint("media") / f"{R}-amd64-base.txz").exists()
-        assert victim.doit("run", "jail:pg-1").returncode == 0
-        assert state(victim) == expected
-        tried.append(f"fetch/{sig.name}")
-    print(f"\ninterruption points tried: {len(tried)}: {', '.join(tried)}")
-    assert len(tried) >= 30
+
+@pytest.mark.parametrize(("stop_at", "sig"), points())
+def test_an_interrupted_run_converges(victim: Host, reference: Reference, stop_at: str,
+                                      sig: signal.Signals) -> None:
+    where = interrupt(victim, stop_at, sig)
+    assert where.split(" ")[0] == stop_at
+    assert_no_false_stamp(victim)
+    rerun = victim.doit("run", "jail:pg-1")
+    assert rerun.returncode == 0, f"{where}: {rerun.output}"
+    assert "Traceback" not in rerun.output
+    assert state(victim) == reference.state, f"{where} did not converge"
+    again = victim.doit("run", "jail:pg-1")
+    assert again.ran() == set() and again.changing_commands() == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill", "int"])
+def test_an_interrupted_download_converges(victim: Host, mirror: Mirror, reference: Reference,
+                                           sig: signal.Signals) -> None:
+    mirror.faults[f"/amd64/amd64/{R}/base.txz"] = ("stall", 5)
+    proc = start_run(victim)
+    part = Path("/nonexistent")
+    deadline = time.monotonic() + 30
+    while not part.exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "the download never began"
+        if victim.dataset("media") in victim.names():
+            part = victim.mountpoint("media") / f"{R}-amd64-base.txz.part"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGSTOP)
+    while not is_stopped(proc.pid):
+        time.sleep(0.001)
+    signal_doit(proc, sig)
+    mirror.faults.clear()
+    assert not (victim.mountpoint("media") / f"{R}-amd64-base.txz").exists()
+    rerun = victim.doit("run", "jail:pg-1")
+    assert rerun.returncode == 0, rerun.output
+    assert state(victim) == reference.state

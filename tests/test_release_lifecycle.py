@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from tests.support import zfspool
 from tests.support.host import RELEASE as R
-from tests.support.host import REPO, Host
+from tests.support.host import Host
 
 OLDER = "14.4-RELEASE"  # supported, its end of life near
 BASE = f"templates/{R}-base"
@@ -19,14 +17,6 @@ BUILD_TASKS = {"host", "fetch", "extract", "tzdns", "update", "skeleton", "certs
 def build(host: Host) -> None:
     run = host.doit("run")
     assert run.returncode == 0, run.output
-
-
-def doit_text(host: Host, *args: str) -> str:
-    """Output of a doit command that only reports (`doit info` exits 1 for a stale task)."""
-    return subprocess.run(
-        [sys.executable, "-m", "doit", *args[:1], "-f", str(REPO / "dodo.py"), *args[1:],
-         f"config={host.config_path}"], capture_output=True, text=True, env=host.env(),
-        cwd=host.tmp).stdout
 
 
 def test_interrupted_extract_is_cleaned_and_redone(host: Host) -> None:
@@ -63,11 +53,11 @@ def test_new_patch_release_updates_the_base_and_restarts_its_jails_only(host: Ho
     host.publish_patch("p3")
     # Beforehand, doit shows what is stale, and `doit info` why.
     status = dict(line.split()[1::-1] for line in
-                  doit_text(host, "list", "--all", "--status").splitlines())
+                  host.report("list", "--all", "--status").stdout.splitlines())
     steps = {task for task in status if task.split(":")[0] in BUILD_TASKS and ":" in task}
     assert {task for task in steps if status[task] == "R"} == {f"update:{R}", "start:pg-1"}
     assert len(steps) == 15  # 7 release, 5 jail, 3 host steps
-    info = doit_text(host, "info", f"update:{R}")
+    info = host.report("info", f"update:{R}").stdout
     assert "base at p0, available p3" in info
 
     run = host.doit("run")

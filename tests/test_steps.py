@@ -15,7 +15,6 @@ from tasks.steps.certs import repaired_target
 from tasks.steps.fetch import manifest_sha256
 from tasks.steps.rcconf import read_rc_vars, register_for_boot, with_jail
 from tasks.steps.render import write_managed
-from tasks.steps.tree import template_path
 from tasks.steps.update import patch_level
 from tests.support.host import FAKES
 
@@ -119,16 +118,6 @@ def test_write_managed_never_replaces_a_foreign_file(tmp_path: Path) -> None:
     with pytest.raises(ThinjailError, match="was not written by thinjail: move it away"):
         write_managed(mine, "# Managed by thinjail\n", "jail.conf.j2")
     assert mine.read_text().startswith("# my own jails")
-
-
-def test_template_path_follows_the_split(tmp_path: Path) -> None:
-    base, skeleton = tmp_path / "base", tmp_path / "skeleton"
-    (base / "var").mkdir(parents=True)
-    assert template_path(base, skeleton, "var/db/x") == base / "var/db/x"
-    (base / "var").rename(tmp_path / "moved")  # in the middle of a split: gone from the base
-    assert template_path(base, skeleton, "var/db/x") == skeleton / "var/db/x"
-    (base / "var").symlink_to("skeleton/var")  # after it
-    assert template_path(base, skeleton, "var/db/x") == skeleton / "var/db/x"
 
 
 def _add(rc_conf: Path, lock: Path, name: str, order: tuple[str, ...]) -> None:

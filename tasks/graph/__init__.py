@@ -10,7 +10,7 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from tasks.context import Context
-from tasks.errors import ThinjailError
+from tasks.errors import ThinjailError, one_line
 
 TaskGenerator = Callable[[Context], Any]
 
@@ -18,7 +18,8 @@ TaskGenerator = Callable[[Context], Any]
 def run_step(dry_run: bool, doc: str, function: Callable[..., object],
              *args: object) -> TaskFailed | None:
     """doit action wrapper. A dry-run prints what the step would do instead of doing it; a
-    ThinjailError becomes a one-message task failure, not a traceback."""
+    ThinjailError, or an OSError of the host (a rename, a full disk), becomes a one-line
+    task failure, not a traceback."""
     if dry_run:
         print(f"[dry-run] would {doc}")
         return None
@@ -26,6 +27,8 @@ def run_step(dry_run: bool, doc: str, function: Callable[..., object],
         function(*args)
     except ThinjailError as exc:
         return TaskFailed(str(exc))
+    except OSError as exc:
+        return TaskFailed(f"could not {doc}: {one_line(exc)}")
     return None
 
 
@@ -47,8 +50,8 @@ def bind(generator: TaskGenerator, context: Context) -> Callable[[], Any]:
             if isinstance(tasks, dict):
                 return tasks
             made = list(tasks)  # generated here, so errors surface here
-        except ThinjailError as error:  # e.g. ZFS unreadable: one message, no traceback
-            sys.exit(f"thinjail: {error}")
+        except (ThinjailError, OSError) as error:  # e.g. ZFS unreadable: one line, no traceback
+            sys.exit(f"thinjail: {one_line(error)}")
         # The group task (`doit start` for every start:<name>) has no actions of its own, so
         # it is up to date by definition: doit then reports "success" only for tasks whose
         # actions ran, which is what "changed" means to a caller (the Ansible role).

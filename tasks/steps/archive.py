@@ -4,11 +4,14 @@ An archive may only create files inside the template: no absolute or `..` member
 hard link to a name outside it, no relative symlink that climbs above its root, and no
 device nodes (a jail's /dev is devfs). Absolute symlinks (etc/termcap -> /usr/share/...) are
 allowed: inside the jail they resolve within its root, and thinjail never follows links of a
-template on the host.
+template on the host (tasks/files.py). One that names a directory of this host is not:
+freebsd-update, which installs into the template by path, would install through it onto the
+host. FreeBSD's base has no such link.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import tarfile
 from pathlib import Path
@@ -38,6 +41,9 @@ def problem_with(member: tarfile.TarInfo) -> str | None:
     if member.issym() and not member.linkname.startswith("/") and _escapes(
             posixpath.join(posixpath.dirname(name), member.linkname)):
         return f"is a symlink to {member.linkname}, which leads out of the template"
+    if member.issym() and member.linkname.startswith("/") and os.path.isdir(member.linkname):
+        return (f"is a symlink to {member.linkname}, a directory of this host, which "
+                "freebsd-update would install into")
     return None
 
 

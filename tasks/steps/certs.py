@@ -14,8 +14,9 @@ import os
 import posixpath
 from pathlib import Path
 
+from tasks.files import existing_dir_beneath, replace_with_link
 from tasks.plan import OPTIONAL_SPLIT_DIRS, SPLIT_DIRS
-from tasks.steps.skeleton import MOUNT_DIR
+from tasks.steps.tree import MOUNT_DIR
 from tasks.zfs import Zfs
 
 STEP = "certs"
@@ -49,17 +50,16 @@ def repair_links(zfs: Zfs, skeleton: str, stamp: str) -> int:
     root = zfs.directory(skeleton)
     repaired = 0
     for top in MOVED:
-        for dirpath, dirnames, filenames in os.walk(root / top):
+        # os.walk follows no link below the top; the top itself is checked.
+        top_dir = existing_dir_beneath(root, top, STEP)
+        for dirpath, dirnames, filenames in os.walk(top_dir) if top_dir else ():
             for name in (*filenames, *dirnames):
                 link = Path(dirpath, name)
                 if not link.is_symlink():
                     continue
                 new = repaired_target(str(link.relative_to(root)), os.readlink(link))
                 if new is not None:
-                    tmp = link.with_name(f".{name}.thinjail-tmp")
-                    tmp.unlink(missing_ok=True)
-                    os.symlink(new, tmp)
-                    os.replace(tmp, link)
+                    replace_with_link(link, new)
                     repaired += 1
     zfs.set_stamp(skeleton, "certs", stamp, STEP)
     return repaired

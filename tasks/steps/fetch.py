@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from tasks.errors import ThinjailError
+from tasks.files import write_atomic
 
 STEP = "fetch"
 TIMEOUT_SECONDS = 60.0
@@ -64,7 +65,7 @@ def is_verified(archive: Path, manifest: Path) -> bool:
 def _mark_verified(archive: Path, sha: str) -> None:
     stat = archive.stat()
     record = {"sha256": sha, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    _record(archive).write_text(json.dumps(record))
+    write_atomic(_record(archive), json.dumps(record).encode())
 
 
 def download(url: str, dest: Path, *, timeout: float = TIMEOUT_SECONDS, resume: bool = False,

@@ -17,6 +17,7 @@ from typing import Any
 
 from tasks import __version__
 from tasks.errors import ThinjailError
+from tasks.files import write_atomic
 from tasks.plan import digest
 from tasks.runner import Runner
 from tasks.steps.fetch import download, sha256_of
@@ -58,7 +59,7 @@ def export_image(runner: Runner, zfs: Zfs, release: str, arch: str, base: str,
                 "arch": arch, "patch": base_ds.stamps.get("patch"),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "datasets": datasets}
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_atomic(out_dir / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     print(f"image of {release} ({manifest['patch']}) written to {out_dir}")
     return manifest
 

@@ -15,7 +15,7 @@ from tasks.errors import ThinjailError
 from tasks.runner import Runner
 from tasks.steps.rcconf import unregister_for_boot
 from tasks.steps.render import MARKER
-from tasks.steps.running import RunningJails, stop_jail
+from tasks.steps.running import RunningJails, stop_jail, wait_until_gone
 from tasks.zfs import Zfs
 
 STEP = "destroy"
@@ -27,6 +27,7 @@ def destroy_jail(runner: Runner, zfs: Zfs, running: RunningJails, name: str, con
     if zfs.exists(container) and not zfs.created_by_us(container):
         raise ThinjailError(f"{STEP}: {container} was not created by thinjail: not touching it")
     stop_jail(runner, running, conf, record, name)
+    wait_until_gone(runner, name, STEP)
     if zfs.exists(container):
         if not zfs.exists(trash_root):
             zfs.create(trash_root, STEP)

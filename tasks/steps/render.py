@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import jinja2
 
 from tasks.errors import ThinjailError
-from tasks.steps.tree import write_atomic
+from tasks.files import write_atomic
 
 MARKER = "# Managed by thinjail"
 # Paths go unescaped into jail.conf strings and fstab fields: allow only plain characters.

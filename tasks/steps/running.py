@@ -19,17 +19,19 @@ stopped jail.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import CommandError, ThinjailError
+from tasks.files import write_atomic
 from tasks.plan import digest, file_digest
 from tasks.runner import CachedAnswer, Runner
 from tasks.steps.network import HostInterfaces
-from tasks.steps.tree import write_atomic
 from tasks.zfs import Zfs
 
 STEP = "start"
+DYING_POLL_SECONDS = 0.5
 
 
 def _words(text: str) -> frozenset[str]:
@@ -132,6 +134,19 @@ def start_jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces
         raise failed
     inputs.record.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(inputs.record, inputs.digest().encode())
+
+
+def wait_until_gone(runner: Runner, name: str, step: str, timeout: float = 60) -> None:
+    """Wait while the removed jail is dying (`jls -d` still lists it: TCP connections in
+    TIME_WAIT and the like hold it), so that what it held is free for the next step."""
+    deadline = time.monotonic() + timeout
+    while runner.run(["jls", "-d", "-j", name, "jid"], step=step, changes=False,
+                     ok_codes=(0, 1)).returncode == 0:
+        if time.monotonic() > deadline:
+            raise ThinjailError(f"{step}: jail {name} is still dying after {timeout:.0f} s "
+                                "(something holds it, such as TCP connections in TIME_WAIT); "
+                                f"nothing was changed: rerun `doit {step}:{name}` later")
+        time.sleep(DYING_POLL_SECONDS)
 
 
 def stop_jail(runner: Runner, running: RunningJails, conf: Path, record: Path,

@@ -12,20 +12,15 @@ import os
 from pathlib import Path
 
 from tasks.errors import ThinjailError
+from tasks.files import beneath, existing_dir_beneath, make_dirs_beneath
 from tasks.plan import OPTIONAL_SPLIT_DIRS, SPLIT_DIRS
 from tasks.runner import Runner
-from tasks.steps.tree import remove_tree
+from tasks.steps.tree import MOUNT_DIR, link_target, remove_tree
 from tasks.zfs import Zfs
 
 STEP = "skeleton"
-MOUNT_DIR = "skeleton"  # the directory in the base where the jail's clone is mounted
 TRASH_SUFFIX = ".thinjail-old"
 STAGE_SUFFIX = ".thinjail-new"
-
-
-def link_target(relative: str) -> str:
-    """What base/<relative> points to: `skeleton/etc`, `../skeleton/usr/local`, ..."""
-    return os.path.relpath(f"{MOUNT_DIR}/{relative}", os.path.dirname(relative) or ".")
 
 
 def split_skeleton(runner: Runner, zfs: Zfs, base: str, skeleton: str, stamp: str) -> None:
@@ -37,33 +32,36 @@ def split_skeleton(runner: Runner, zfs: Zfs, base: str, skeleton: str, stamp: st
     base_root, skeleton_root = zfs.directory(base), zfs.directory(skeleton)
     for relative in (*SPLIT_DIRS, *OPTIONAL_SPLIT_DIRS):
         _move_dir(runner, base_root, skeleton_root, relative)
-    (base_root / MOUNT_DIR).mkdir(exist_ok=True)
+    make_dirs_beneath(base_root, MOUNT_DIR, STEP)
     for relative in (*SPLIT_DIRS, *OPTIONAL_SPLIT_DIRS):
-        _link(base_root / relative, link_target(relative))
+        _link(beneath(base_root, relative, STEP), link_target(relative))
     zfs.set_stamp(skeleton, "skeleton", stamp, STEP)
     zfs.set_stamp(base, "skeleton", stamp, STEP)
 
 
 def _move_dir(runner: Runner, base_root: Path, skeleton_root: Path, relative: str) -> None:
-    source, dest = base_root / relative, skeleton_root / relative
+    # Neither path may lead out of its tree: the directories above them are checked.
+    source = beneath(base_root, relative, STEP)
+    parent, _, name = relative.rpartition("/")
+    dest = make_dirs_beneath(skeleton_root, parent, STEP) / name
     trash = source.with_name(source.name + TRASH_SUFFIX)
     remove_tree(runner, trash, STEP)  # left by an interrupted run, after dest was complete
     if source.is_dir() and not source.is_symlink():
         stage = dest.with_name(dest.name + STAGE_SUFFIX)
         remove_tree(runner, stage, STEP)
-        stage.mkdir(parents=True)
+        stage.mkdir()
         runner.pipeline([["bsdtar", "-c", "-f", "-", "-C", str(source), "."],
                          ["bsdtar", "-x", "-p", "-f", "-", "-C", str(stage)]], step=STEP)
         old = dest.with_name(dest.name + TRASH_SUFFIX)
-        if dest.exists():
+        if os.path.lexists(dest):
             os.rename(dest, old)
         os.rename(stage, dest)
         remove_tree(runner, old, STEP)
         os.rename(source, trash)
         remove_tree(runner, trash, STEP)
     elif relative in OPTIONAL_SPLIT_DIRS:
-        dest.mkdir(parents=True, exist_ok=True)
-    elif not dest.is_dir():
+        make_dirs_beneath(skeleton_root, relative, STEP)
+    elif existing_dir_beneath(skeleton_root, relative, STEP) is None:
         raise ThinjailError(
             f"{STEP}: {relative} is neither in the base ({base_root}) nor in the skeleton "
             f"({skeleton_root}): the templates are incomplete; destroy the base dataset "

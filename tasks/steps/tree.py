@@ -1,5 +1,5 @@
-"""File-tree helpers shared by the steps: the template's view of a path, atomic writes, and
-removal of trees that may carry FreeBSD's immutable flags (var/empty is `schg`)."""
+"""File-tree helpers shared by the steps: which template tree holds a path, and removal of
+trees that may carry FreeBSD's immutable flags (var/empty is `schg`)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,10 @@ import stat
 import sys
 from pathlib import Path
 
+from tasks.errors import ThinjailError
 from tasks.runner import Runner
 
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace path with data in one rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.thinjail-tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+MOUNT_DIR = "skeleton"  # the directory in the base where the jail's clone is mounted
 
 
 def is_plain_file(root: Path, relative: str) -> bool:
@@ -37,22 +33,29 @@ def is_plain_file(root: Path, relative: str) -> bool:
     return bool(parts)
 
 
-def replace_with_link(path: Path, target: str) -> None:
-    """Make path a symlink to target in one rename (whatever path was: a file, a link)."""
-    tmp = path.with_name(f".{path.name}.thinjail-tmp")
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    os.replace(tmp, path)
+def template_root(base_root: Path, skeleton_root: Path, relative: str, step: str) -> Path:
+    """Which tree holds `relative` (e.g. etc/localtime) now: the base while its top directory
+    is a real directory there, the skeleton once the split moved it (the base then has the
+    split's link, or, in the middle of a split, nothing). Anything else at the top is not
+    the split's doing and is refused."""
+    top = relative.split("/", 1)[0]
+    try:
+        mode = os.lstat(base_root / top).st_mode
+    except FileNotFoundError:
+        return skeleton_root
+    if stat.S_ISDIR(mode):
+        return base_root
+    if stat.S_ISLNK(mode) and os.readlink(base_root / top) == link_target(top):
+        return skeleton_root
+    raise ThinjailError(f"{step}: {base_root / top} is neither a directory nor the skeleton "
+                        f"split's link to {link_target(top)}: thinjail does not follow links "
+                        "inside a template on the host")
 
 
-def template_path(base_root: Path, skeleton_root: Path, relative: str) -> Path:
-    """Where `relative` (e.g. etc/localtime) lives on the host: in the base while its top
-    directory is a real directory there, in the skeleton once the split moved it (the base
-    then has a link, or, in the middle of a split, nothing)."""
-    top = base_root / relative.split("/", 1)[0]
-    if top.is_dir() and not top.is_symlink():
-        return base_root / relative
-    return skeleton_root / relative
+def link_target(relative: str) -> str:
+    """What base/<relative> points to after the split: `skeleton/etc`,
+    `../skeleton/usr/local`, ..."""
+    return os.path.relpath(f"{MOUNT_DIR}/{relative}", os.path.dirname(relative) or ".")
 
 
 def remove_tree(runner: Runner, path: Path, step: str) -> None:

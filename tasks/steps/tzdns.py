@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.errors import ThinjailError
+from tasks.files import link_beneath, write_beneath
 from tasks.plan import HOST_LOCALTIME
-from tasks.steps.tree import is_plain_file, replace_with_link, template_path, write_atomic
+from tasks.steps.tree import is_plain_file, template_root
 from tasks.zfs import Zfs
 
 STEP = "tzdns"
@@ -26,8 +27,9 @@ def copy_tz_dns(zfs: Zfs, base: str, skeleton: str, timezone: str, resolv_conf: 
                 stamp: str) -> None:
     base_root, skeleton_root = zfs.directory(base), zfs.directory(skeleton)
 
-    def inside(relative: str) -> Path:
-        return template_path(base_root, skeleton_root, relative)
+    def write(relative: str, data: bytes) -> None:
+        write_beneath(template_root(base_root, skeleton_root, relative, STEP), relative, data,
+                      STEP)
 
     zone = f"usr/share/zoneinfo/{timezone}"
     if timezone == "host":
@@ -43,15 +45,14 @@ def copy_tz_dns(zfs: Zfs, base: str, skeleton: str, timezone: str, resolv_conf: 
     if not resolv_conf.is_file():
         raise ThinjailError(f"{STEP}: {resolv_conf} does not exist: set `resolv_conf` to the "
                             "resolver configuration the jails should use")
-    localtime = inside("etc/localtime")
     if timezone == "host":
-        write_atomic(localtime, HOST_LOCALTIME.read_bytes())  # a rename: a link is replaced
+        write("etc/localtime", HOST_LOCALTIME.read_bytes())  # a rename: a link is replaced
     else:
-        replace_with_link(localtime, f"/{zone}")
+        link_beneath(template_root(base_root, skeleton_root, "etc/localtime", STEP),
+                     "etc/localtime", f"/{zone}", STEP)
     if zone_name:
-        inside("var/db").mkdir(parents=True, exist_ok=True)
-        write_atomic(inside("var/db/zoneinfo"), (zone_name.strip() + "\n").encode())
-    write_atomic(inside("etc/resolv.conf"), resolv_conf.read_bytes())
+        write("var/db/zoneinfo", (zone_name.strip() + "\n").encode())
+    write("etc/resolv.conf", resolv_conf.read_bytes())
     zfs.set_stamp(base, "tzdns", stamp, STEP)
 
 

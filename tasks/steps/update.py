@@ -28,8 +28,9 @@ from pathlib import Path
 
 from tasks.config import machine_of
 from tasks.errors import ThinjailError
+from tasks.files import make_dirs_beneath, write_atomic
+from tasks.locks import file_lock
 from tasks.runner import Runner
-from tasks.steps.tree import write_atomic
 from tasks.zfs import Zfs
 
 STEP = "update"
@@ -96,7 +97,6 @@ class Offer:
 
 def fetch_updates(runner: Runner, base_root: Path, workdir: Path, release: str, *,
                   step: str, changes: bool) -> Offer:
-    workdir.mkdir(parents=True, exist_ok=True)
     argv = ["freebsd-update", "-b", str(base_root), "-d", str(workdir), "--currently-running",
             release, "--not-running-from-cron", "fetch"]
     result = runner.run(argv, step=step, env=PAGER_ENV, changes=changes, ok_codes=(0, 1))
@@ -154,10 +154,12 @@ class OfferRecord:
         return None
 
     def record(self, release: str, offer: Offer) -> None:
-        data = self._read()
-        data[release] = {"level": offer.level, "eol": offer.eol, "asked": round(time.time(), 3)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+        # Read, change, write under a lock: `doit -n` workers record other releases at once.
+        with file_lock(self.path.with_name(self.path.name + ".lock")):
+            data = self._read()
+            data[release] = {"level": offer.level, "eol": offer.eol,
+                             "asked": round(time.time(), 3)}
+            write_atomic(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,9 @@ class UpdateTarget:
     stamp: str
 
     def workdir(self, zfs: Zfs) -> Path:
-        return zfs.directory(self.media) / "freebsd-update" / self.release
+        """freebsd-update's work directory (made if missing)."""
+        return make_dirs_beneath(zfs.directory(self.media), f"freebsd-update/{self.release}",
+                                 STEP)
 
     def ask(self, runner: Runner, zfs: Zfs) -> Offer:
         """The level freebsd-update would bring the base to now (a question: installs

@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,6 +75,29 @@ def running_dir() -> Path:
     path = state_dir() / "running"
     path.mkdir(exist_ok=True)
     return path
+
+
+def dying_dir() -> Path:
+    """Jails removed while something still references them (jls -d lists them); each file
+    holds the time the jail is gone. How long a removed jail stays dying is the state file
+    `dying-seconds` (default 0: gone at once)."""
+    path = state_dir() / "dying"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def dying_seconds() -> float:
+    try:
+        return float((state_dir() / "dying-seconds").read_text())
+    except FileNotFoundError:
+        return 0.0
+
+
+def dying(name: str) -> bool:
+    try:
+        return time.time() < float((dying_dir() / name).read_text())
+    except FileNotFoundError:
+        return False
 
 
 @contextmanager

@@ -44,33 +44,46 @@ DIRS = ("bin", "sbin", "dev", "lib", "etc", "etc/ssl", "etc/ssl/certs", "root", 
         "usr/share/misc", "libexec", "usr/local", "usr/local/etc")
 
 
-def build_base_txz(work: Path, release: str) -> tuple[Path, Path]:
-    """Write base.txz and MANIFEST into work; return their paths."""
+def build_base_txz(work: Path, release: str,
+                   links: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """Write base.txz and MANIFEST into work; return their paths. `links` replaces paths
+    (and what is below them) by symlinks: {"var/db": "/somewhere/on/the/host"}."""
+    links = links or {}
+
+    def kept(rel: str) -> bool:
+        return not any(rel == link or rel.startswith(f"{link}/") for link in links)
+
     src = work / "src"
-    for d in DIRS:
+    dirs = [d for d in DIRS if kept(d)]
+    for d in dirs:
         (src / d).mkdir(parents=True, exist_ok=True)
     files = dict(FILES)
     files["bin/freebsd-version"] = FREEBSD_VERSION.format(release=release)
     for cert in CERTS:
         files[f"usr/share/certs/trusted/{cert}.pem"] = f"-----BEGIN CERTIFICATE----- {cert}\n"
+    files = {rel: text for rel, text in files.items() if kept(rel)}
     for rel, text in files.items():
         (src / rel).write_text(text)
     (src / "lib/libc.so.7").write_bytes(random.Random(release).randbytes(LIBC_SIZE))
     lines = ["#mtree"]
-    for d in DIRS:
+    for d in dirs:
         mode = "1777" if d == "tmp" else "0755"
         lines.append(f"./{d} type=dir uname=root gname=wheel mode={mode}")
-    lines.append("./var/empty type=dir uname=root gname=wheel mode=0555 flags=schg")
+    if kept("var/empty"):
+        lines.append("./var/empty type=dir uname=root gname=wheel mode=0555 flags=schg")
     for rel in files:
         mode = "0555" if rel.startswith(("bin/", "sbin/", "libexec/")) else "0644"
         lines.append(f"./{rel} type=file uname=root gname=wheel mode={mode} contents={rel}")
     lines.append("./lib/libc.so.7 type=file uname=root gname=wheel mode=0444 "
                  "contents=lib/libc.so.7")
     for cert in CERTS:  # certctl's relative links (14.x before hard links)
-        lines.append(f"./etc/ssl/certs/{CERT_HASHES[cert]} type=link uname=root gname=wheel "
-                     f"mode=0644 link=../../../usr/share/certs/trusted/{cert}.pem")
-    lines.append("./etc/termcap type=link mode=0644 link=/usr/share/misc/termcap")
-    lines.append("./etc/rc.conf.sample type=link mode=0644 link=rc")  # relative, same dir
+        if kept(f"etc/ssl/certs/{CERT_HASHES[cert]}"):
+            lines.append(f"./etc/ssl/certs/{CERT_HASHES[cert]} type=link uname=root gname=wheel "
+                         f"mode=0644 link=../../../usr/share/certs/trusted/{cert}.pem")
+    standard = {"etc/termcap": "/usr/share/misc/termcap",
+                "etc/rc.conf.sample": "rc"}  # absolute, and relative in the same directory
+    for rel, target in ({k: v for k, v in standard.items() if kept(k)} | links).items():
+        lines.append(f"./{rel} type=link mode=0644 link={target}")
     spec = work / "base.mtree"
     spec.write_text("\n".join(lines) + "\n")
     archive = work / "base.txz"
@@ -80,5 +93,5 @@ def build_base_txz(work: Path, release: str) -> tuple[Path, Path]:
     manifest = work / "MANIFEST"
     manifest.write_text(
         f"base-dbg.txz\t{'0' * 64}\t10\tbase_dbg\t\"Base system (Debugging)\"\toff\n"
-        f"base.txz\t{sha}\t{len(files) + len(DIRS)}\tbase\t\"Base system (MANDATORY)\"\ton\n")
+        f"base.txz\t{sha}\t{len(files) + len(dirs)}\tbase\t\"Base system (MANDATORY)\"\ton\n")
     return archive, manifest

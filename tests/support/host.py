@@ -158,6 +158,15 @@ class Host:
                    self._new_lines(self.state_dir / "commands.log"),
                    self._new_lines(self.fake_state / "calls.log"))
 
+    def report(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a doit command that only reports (`list`, `info`) as an admin would, with
+        doit's own output (`doit info` exits 1 for a stale task)."""
+        self.seed_host()
+        return subprocess.run(
+            [sys.executable, "-m", "doit", *args[:1], "-f", str(self.repo / "dodo.py"),
+             *args[1:], f"config={self.config_path}"], capture_output=True, text=True,
+            env=self.env(), cwd=self.tmp, stdin=subprocess.DEVNULL, timeout=600)
+
     def _new_lines(self, path: Path) -> list[dict[str, Any]]:
         if not path.exists():
             return []
