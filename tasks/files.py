@@ -25,23 +25,23 @@ from pathlib import Path
 from tasks.errors import ThinjailError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
+FILE_MODE, DIR_MODE = 0o644, 0o755
 # open(2) of a link with O_NOFOLLOW: ELOOP on Linux, EMLINK on FreeBSD.
 _IS_LINK_ERRNOS = (errno.ELOOP, errno.EMLINK, errno.ENOTDIR)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Replace path (a host file thinjail owns) with data in one rename."""
     with _open_dir(path.parent) as dir_fd:
-        _replace(dir_fd, path.name, lambda tmp: _write_new(dir_fd, tmp, data, mode))
+        _replace(dir_fd, path.name, lambda tmp: _write_new(dir_fd, tmp, data))
 
 
-def write_beneath(root: Path, relative: str, data: bytes, step: str,
-                  mode: int = 0o644) -> None:
+def write_beneath(root: Path, relative: str, data: bytes, step: str) -> None:
     """Replace root/relative with data; its directories are made if missing, and none may be
     a link."""
     directory, name = _split(relative)
     with walk_beneath(root, directory, step, create=True) as dir_fd:
-        _replace(dir_fd, name, lambda tmp: _write_new(dir_fd, tmp, data, mode))
+        _replace(dir_fd, name, lambda tmp: _write_new(dir_fd, tmp, data))
 
 
 def link_beneath(root: Path, relative: str, target: str, step: str) -> None:
@@ -85,7 +85,7 @@ def existing_dir_beneath(root: Path, relative: str, step: str) -> Path | None:
 @contextlib.contextmanager
 def walk_beneath(root: Path, relative: str, step: str, *, create: bool) -> Iterator[int]:
     """An open descriptor of the directory root/relative, reached one component at a time
-    without following links; with `create`, missing directories are made (mode 0755)."""
+    without following links; with `create`, missing directories are made (DIR_MODE)."""
     fd = os.open(root, _DIR_FLAGS)
     try:
         walked = root
@@ -99,7 +99,7 @@ def walk_beneath(root: Path, relative: str, step: str, *, create: bool) -> Itera
                 if not create:
                     raise
                 with contextlib.suppress(FileExistsError):  # made meanwhile: opened below
-                    os.mkdir(part, 0o755, dir_fd=fd)
+                    os.mkdir(part, DIR_MODE, dir_fd=fd)
                 child = _open_child(fd, part, walked, step)
             os.close(fd)
             fd = child
@@ -142,8 +142,8 @@ def _open_dir(path: Path) -> Iterator[int]:
         os.close(fd)
 
 
-def _write_new(dir_fd: int, name: str, data: bytes, mode: int) -> None:
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode,
+def _write_new(dir_fd: int, name: str, data: bytes) -> None:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE,
                  dir_fd=dir_fd)
     try:
         view = memoryview(data)

@@ -66,7 +66,7 @@ class Runner:
         text = " | ".join(shlex.join(argv) for argv in commands)
         if self.dry_run and changes:
             print(f"[dry-run] {step}: {text}")
-            self._log(step, commands, changes, None, 0.0)
+            self._log(step, commands, changes, None, 0.0, time.time())
             return subprocess.CompletedProcess(list(commands[-1]), 0, "", "")
         log.info("%s: %s", step, text)
         full_env = {**os.environ, **env} if env else None
@@ -88,11 +88,12 @@ class Runner:
                     procs[-2].stdout.close()  # type: ignore[union-attr]  # reader owns it now
             out, last_err = procs[-1].communicate()
             codes = [p.wait() for p in procs]
+            # Taken before the ZFS lock is released: the log says when each command ran.
+            seconds, ended = time.monotonic() - start, time.time()
             for err_file in errs:
                 err_file.seek(0)
             stderr = b"".join([*(f.read() for f in errs), last_err])
-        seconds = time.monotonic() - start
-        self._log(step, commands, changes, codes, seconds)
+        self._log(step, commands, changes, codes, seconds, ended)
         rc = next((c for c in codes if c != 0), 0)
         result = subprocess.CompletedProcess(list(commands[-1]), rc,
                                              (out or b"").decode(errors="replace"),
@@ -113,13 +114,13 @@ class Runner:
                            "for the packages thinjail needs)")
 
     def _log(self, step: str, commands: Sequence[Sequence[str]], changes: bool,
-             codes: list[int] | None, seconds: float) -> None:
+             codes: list[int] | None, seconds: float, ended: float) -> None:
         if self.log_path is None:
             return
         # A pipeline is logged as one argv with "|" between its stages.
         argv = [word for i, cmd in enumerate(commands) for word in (["|"] if i else []) + [*cmd]]
         rc = None if codes is None else max(codes)
-        entry = {"time": round(time.time(), 3), "step": step, "argv": argv, "rc": rc,
+        entry = {"time": round(ended, 3), "step": step, "argv": argv, "rc": rc,
                  "seconds": round(seconds, 4), "changes": changes, "dry_run": codes is None}
         with _LOG_LOCK, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")

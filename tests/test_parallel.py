@@ -28,8 +28,10 @@ def test_eight_new_jails_with_four_workers(host: Host) -> None:
     changes = sorted((c["time"] - c["seconds"], c["time"], c["argv"]) for c in run.commands
                      if c["argv"][0] == "zfs" and c["changes"])
     assert len(changes) >= 8 + 4
+    # The log has each command's end (to the ms, taken while the lock is held) and its
+    # duration: 2 ms of slack for the rounding; commands that ran at once overlap by far more.
     for (_, end, first), (begin, _, second) in itertools.pairwise(changes):
-        assert begin >= end - 0.001, f"{first} and {second} overlapped"
+        assert begin >= end - 0.002, f"{first} and {second} overlapped"
 
     again = host.doit("run", "-n", "4")
     assert again.returncode == 0 and again.ran() == set() and again.changing_commands() == []

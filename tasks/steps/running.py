@@ -143,9 +143,9 @@ def wait_until_gone(runner: Runner, name: str, step: str, timeout: float = 60) -
     while runner.run(["jls", "-d", "-j", name, "jid"], step=step, changes=False,
                      ok_codes=(0, 1)).returncode == 0:
         if time.monotonic() > deadline:
-            raise ThinjailError(f"{step}: jail {name} is still dying after {timeout:.0f} s "
-                                "(something holds it, such as TCP connections in TIME_WAIT); "
-                                f"nothing was changed: rerun `doit {step}:{name}` later")
+            raise ThinjailError(f"{step}: jail {name} is stopped but still dying after "
+                                f"{timeout:g} s (something holds it, such as TCP connections "
+                                f"in TIME_WAIT); rerun `doit {step}:{name}` later")
         time.sleep(DYING_POLL_SECONDS)
 
 

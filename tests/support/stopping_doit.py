@@ -38,9 +38,9 @@ def stop_after_command(k: int) -> None:
     done = 0
 
     def counting_log(self: Runner, step: str, commands: Any, changes: bool,
-                     codes: list[int] | None, seconds: float) -> None:
+                     codes: list[int] | None, seconds: float, ended: float) -> None:
         nonlocal done
-        log(self, step, commands, changes, codes, seconds)
+        log(self, step, commands, changes, codes, seconds, ended)
         if changes and codes is not None:
             done += 1
             if done == k:
