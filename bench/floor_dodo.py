@@ -1,12 +1,11 @@
 """doit's own floor for bench/noop.py: `count` tasks with trivial actions whose uptodate is
-True, in a graph of the same shape (a chain per jail), on the same backend as thinjail."""
+True, in a graph of the same shape (a chain per jail), on the same backend as thinjail
+(tasks/doit_state.py; run from elsewhere, this file cannot import it)."""
 
 from doit import get_var
 
-from tasks.doit_state import BACKEND
-
 COUNT = int(get_var("count", "10"))
-DOIT_CONFIG = {"backend": BACKEND, "dep_file": get_var("dep_file", ".floor.db"),
+DOIT_CONFIG = {"backend": "sqlite3", "dep_file": get_var("dep_file", ".floor.db"),
                "verbosity": 2, "default_tasks": ["floor"]}
 
 

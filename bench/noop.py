@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.stage import stage, write_results
 from tasks.config import DEFAULT_UPDATE_CHECK
 from tests.support import zfspool
-from tests.support.freebsd_base import build_base_txz
-from tests.support.host import RELEASE, REPO, Host
-from tests.support.mirror import publish, serve
+from tests.support.host import REPO, Host
 
 RESULTS = Path(__file__).resolve().parent / "results" / "noop.json"
 FLOOR = Path(__file__).resolve().parent / "floor_dodo.py"
@@ -110,35 +106,16 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    problem = zfspool.zfs_available()
-    if problem:
-        raise SystemExit(f"bench: {problem}")
     rows = []
-    with tempfile.TemporaryDirectory(prefix="thinjail-bench-") as tmp:
-        work = Path(tmp)
-        archive, manifest = build_base_txz(work / "build", RELEASE)
-        publish(work / "www", archive, manifest, RELEASE)
-        pool = f"tjbench{uuid.uuid4().hex[:6]}"
-        zfspool.create_pool(pool, work, size="2G")
-        try:
-            with serve(work / "www") as mirror:
-                for size in args.sizes:
-                    (work / f"n{size}").mkdir()
-                    host = Host(pool=pool, root=f"{pool}/n{size}/jails", tmp=work / f"n{size}",
-                                mirror_url=mirror.url)
-                    rows.append(measure(host, size, args.repeat))
-                    print(json.dumps(rows[-1]), flush=True)
-        finally:
-            zfspool.destroy_pool(pool)
+    with stage() as bench:
+        for size in args.sizes:
+            rows.append(measure(bench.host(f"n{size}"), size, args.repeat))
+            print(json.dumps(rows[-1]), flush=True)
     write(rows)
 
 
 def write(rows: list[dict[str, Any]]) -> None:
-    result = {"machine": f"{platform.system()} {platform.machine()}, python "
-                         f"{platform.python_version()}, zfs-fuse",
-              "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "rows": rows}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(RESULTS, rows)
     print("\n| jails | tasks | no-op s | doit floor s | ratio | no-op subprocesses | "
           "no-op asking freebsd-update s | add one: tasks run / subprocesses / s | "
           "clone used | `doit list` s |")

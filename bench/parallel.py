@@ -12,29 +12,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from tests.support import zfspool
-from tests.support.freebsd_base import build_base_txz
-from tests.support.host import RELEASE, REPO, Host
-from tests.support.mirror import publish, serve
+from bench.stage import Stage, stage, write_results
+from tests.support.host import REPO
 
 RESULTS = Path(__file__).resolve().parent / "results" / "parallel.json"
 
 
-def build_seconds(pool: str, mirror_url: str, work: Path, jails: int, workers: int) -> float:
+def build_seconds(bench: Stage, jails: int, workers: int) -> float:
     """A fresh host with its templates built; the time `doit -n workers` takes to build and
     start the jails."""
-    tmp = work / f"n{workers}-{uuid.uuid4().hex[:6]}"
-    tmp.mkdir()
-    host = Host(pool=pool, root=f"{pool}/{tmp.name}/jails", tmp=tmp, mirror_url=mirror_url)
+    host = bench.host(f"n{workers}-{uuid.uuid4().hex[:6]}")
     host.jails = {}
     assert host.doit("run", "snapshot").returncode == 0
     host.jails = {f"j{i}": {"id": 10 + i} for i in range(jails)}
@@ -54,34 +48,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    problem = zfspool.zfs_available()
-    if problem:
-        raise SystemExit(f"bench: {problem}")
     rows = []
-    with tempfile.TemporaryDirectory(prefix="thinjail-bench-") as tmp:
-        work = Path(tmp)
-        archive, manifest = build_base_txz(work / "build", RELEASE)
-        publish(work / "www", archive, manifest, RELEASE)
-        pool = f"tjbench{uuid.uuid4().hex[:6]}"
-        zfspool.create_pool(pool, work, size="2G")
-        try:
-            with serve(work / "www") as mirror:
-                for workers in args.workers:
-                    times = [build_seconds(pool, mirror.url, work, args.jails, workers)
-                             for _ in range(args.repeat)]
-                    rows.append({"jails": args.jails, "workers": workers,
-                                 "build_s": round(statistics.median(times), 2)})
-                    print(json.dumps(rows[-1]), flush=True)
-        finally:
-            zfspool.destroy_pool(pool)
+    with stage() as bench:
+        for workers in args.workers:
+            times = [build_seconds(bench, args.jails, workers) for _ in range(args.repeat)]
+            rows.append({"jails": args.jails, "workers": workers, "cores": os.cpu_count(),
+                         "build_s": round(statistics.median(times), 2)})
+            print(json.dumps(rows[-1]), flush=True)
     serial = next(r["build_s"] for r in rows if r["workers"] == 1)
     for row in rows:
         row["speedup"] = round(serial / row["build_s"], 2)
-    result = {"machine": f"{platform.system()} {platform.machine()}, "
-                         f"python {platform.python_version()}, zfs-fuse, {os.cpu_count()} cores",
-              "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "rows": rows}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(RESULTS, rows)
     print("\n| jails | doit -n | build and start s | speed-up |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['jails']} | {r['workers']} | {r['build_s']} | {r['speedup']}x |")

@@ -11,21 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from bench.noop import jails
+from bench.stage import stage, write_results
 from tasks.config import DEFAULT_UPDATE_CHECK
-from tests.support import zfspool
-from tests.support.freebsd_base import build_base_txz
-from tests.support.host import RELEASE, REPO, Host
-from tests.support.mirror import publish, serve
+from tests.support.host import REPO, Host
 
 RESULTS = Path(__file__).resolve().parent / "results" / "state_backend.json"
 BACKENDS = ("json", "atomicjson", "sqlite3")
@@ -52,42 +47,23 @@ def main() -> None:
     parser.add_argument("--jails", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    problem = zfspool.zfs_available()
-    if problem:
-        raise SystemExit(f"bench: {problem}")
     rows = []
-    with tempfile.TemporaryDirectory(prefix="thinjail-bench-") as tmp:
-        work = Path(tmp)
-        archive, manifest = build_base_txz(work / "build", RELEASE)
-        publish(work / "www", archive, manifest, RELEASE)
-        pool = f"tjbench{uuid.uuid4().hex[:6]}"
-        zfspool.create_pool(pool, work, size="2G")
-        try:
-            with serve(work / "www") as mirror:
-                (work / "host").mkdir()
-                host = Host(pool=pool, root=f"{pool}/host/jails", tmp=work / "host",
-                            mirror_url=mirror.url)
-                host.jails = jails(args.jails)
-                host.overrides["network"] = {"bridge": "igc0bridge", "uplink": "igc0",
-                                             "subnet": "192.168.0.0/16",
-                                             "gateway": "192.168.255.254"}
-                host.overrides["update_check"] = DEFAULT_UPDATE_CHECK
-                assert host.doit("run").returncode == 0
-                # doit reads its plugins from doit.cfg in the working directory.
-                (host.tmp / "doit.cfg").write_text(
-                    "[BACKEND]\natomicjson = bench.atomic_json:AtomicJsonDB\n")
-                for backend in BACKENDS * 2:  # twice, interleaved: the VM's noise shows
-                    seconds, size = noop_seconds(host, backend, args.repeat)
-                    rows.append({"backend": backend, "jails": args.jails,
-                                 "noop_s": round(seconds, 3), "state_bytes": size})
-                    print(json.dumps(rows[-1]), flush=True)
-        finally:
-            zfspool.destroy_pool(pool)
-    result = {"machine": f"{platform.system()} {platform.machine()}, python "
-                         f"{platform.python_version()}, zfs-fuse",
-              "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "rows": rows}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    with stage() as bench:
+        host = bench.host("host")
+        host.jails = jails(args.jails)
+        host.overrides["network"] = {"bridge": "igc0bridge", "uplink": "igc0",
+                                     "subnet": "192.168.0.0/16", "gateway": "192.168.255.254"}
+        host.overrides["update_check"] = DEFAULT_UPDATE_CHECK
+        assert host.doit("run").returncode == 0
+        # doit reads its plugins from doit.cfg in the working directory.
+        (host.tmp / "doit.cfg").write_text(
+            "[BACKEND]\natomicjson = bench.atomic_json:AtomicJsonDB\n")
+        for backend in BACKENDS * 2:  # twice, interleaved: the VM's noise shows
+            seconds, size = noop_seconds(host, backend, args.repeat)
+            rows.append({"backend": backend, "jails": args.jails, "noop_s": round(seconds, 3),
+                         "state_bytes": size})
+            print(json.dumps(rows[-1]), flush=True)
+    write_results(RESULTS, rows)
     print("\n| backend | jails | no-op s | state file bytes |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['backend']} | {r['jails']} | {r['noop_s']} | {r['state_bytes']} |")

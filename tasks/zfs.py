@@ -173,18 +173,13 @@ class Zfs:
         """Rename a file system, unmounted meanwhile: zfs-fuse keeps a mounted dataset busy
         for a rename, and both it and OpenZFS rename an unmounted one at once. A rename that
         fails as busy has mounted the dataset again, so each retry unmounts it first."""
-        delays = list(BUSY_RETRY_SECONDS)
-        while True:
+        def attempt() -> None:
             ds = self.get(name)
             if ds is not None and ds.mounted == "yes":
-                self._change(["zfs", "umount", name], step, retry_busy=True)
-            try:
-                self._change(["zfs", "rename", name, new_name], step)
-                break
-            except CommandError as exc:
-                if not delays or "busy" not in str(exc):
-                    raise
-                time.sleep(delays.pop(0))
+                self._change(["zfs", "umount", name], step)
+            self._change(["zfs", "rename", name, new_name], step)
+
+        _retrying_busy(attempt)
         self._change(["zfs", "mount", new_name], step, retry_busy=True)
 
     def created_by_us(self, name: str) -> bool:
