@@ -12,7 +12,7 @@ from tasks.errors import ConfigError
 from tasks.plan import JailPlan, ReleasePlan, containers_dataset, jail_release
 from tasks.runner import HOST_ZFS_LOCK, Runner
 from tasks.steps.network import HostInterfaces
-from tasks.steps.render import MARKER
+from tasks.steps.render import is_managed
 from tasks.steps.running import RunningJails
 from tasks.steps.update import OfferRecord, eol_warning, host_machine
 from tasks.zfs import Zfs
@@ -105,8 +105,7 @@ class Context:
         found = set(self.zfs.children(self.containers))
         conf_d = self.config.paths.jail_conf_d
         if conf_d.is_dir():
-            found |= {path.stem for path in conf_d.glob("*.conf")
-                      if path.read_text(errors="replace").startswith(MARKER)}
+            found |= {path.stem for path in conf_d.glob("*.conf") if is_managed(path)}
         return sorted(found - configured)
 
     def warnings(self) -> list[str]:

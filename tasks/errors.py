@@ -19,6 +19,11 @@ class CommandError(ThinjailError):
     """An external command is missing or failed."""
 
 
+def last_lines(text: str, count: int = 3) -> str:
+    """The end of a command's output, where tools put their error, as one line."""
+    return " / ".join(text.strip().splitlines()[-count:])
+
+
 def one_line(error: Exception) -> str:
     """What the admin reads: a ThinjailError's message; for an OSError, the path (both paths
     of a rename) and the system's words, such as `/etc/x: No such file or directory`."""

@@ -1,8 +1,8 @@
 """The one way thinjail runs external commands.
 
 Every command is logged (JSON lines: step, argv, exit code, seconds) so an admin can see what a
-run did; a dry-run prints the commands that would change something instead of running them;
-commands missing on this host fail with a message naming the step.
+run did; in a dry-run only the commands that change nothing run (the steps themselves are
+printed, not called); commands missing on this host fail with a message naming the step.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
-from tasks.errors import CommandError
+from tasks.errors import CommandError, last_lines
 from tasks.locks import file_lock
 
 log = logging.getLogger("thinjail")
@@ -51,9 +51,8 @@ class Runner:
     def run(self, argv: Sequence[str], *, step: str, changes: bool = True,
             env: Mapping[str, str] | None = None, ok_codes: Sequence[int] = (0,),
             ) -> subprocess.CompletedProcess[str]:
-        """Run argv and return the finished process; raise CommandError on a missing command
-        or an exit code outside ok_codes. In a dry-run, commands that change state
-        (changes=True) are printed, not run."""
+        """Run argv and return the finished process; raise CommandError on a missing command,
+        an exit code outside ok_codes, or, in a dry-run, a command that changes state."""
         return self.pipeline([argv], step=step, changes=changes, env=env, ok_codes=ok_codes)
 
     def pipeline(self, commands: Sequence[Sequence[str]], *, step: str, changes: bool = True,
@@ -65,9 +64,9 @@ class Runner:
             self._require(argv[0], step)
         text = " | ".join(shlex.join(argv) for argv in commands)
         if self.dry_run and changes:
-            print(f"[dry-run] {step}: {text}")
-            self._log(step, commands, changes, None, 0.0, time.time())
-            return subprocess.CompletedProcess(list(commands[-1]), 0, "", "")
+            # A dry-run prints the steps instead of calling them (graph.run_step): a command
+            # that changes the host must never get here.
+            raise CommandError(f"{step}: a dry-run does not run `{text}`")
         log.info("%s: %s", step, text)
         full_env = {**os.environ, **env} if env else None
         with contextlib.ExitStack() as stack:
@@ -99,9 +98,9 @@ class Runner:
                                              (out or b"").decode(errors="replace"),
                                              stderr.decode(errors="replace"))
         if rc not in ok_codes:
-            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
+            detail = last_lines(result.stderr) or last_lines(result.stdout)
             raise CommandError(f"{step}: `{text}` failed with exit code {rc}"
-                               + (": " + " / ".join(detail) if detail else ""))
+                               + (f": {detail}" if detail else ""))
         return result
 
     def _require(self, command: str, step: str) -> None:
@@ -114,14 +113,13 @@ class Runner:
                            "for the packages thinjail needs)")
 
     def _log(self, step: str, commands: Sequence[Sequence[str]], changes: bool,
-             codes: list[int] | None, seconds: float, ended: float) -> None:
+             codes: list[int], seconds: float, ended: float) -> None:
         if self.log_path is None:
             return
         # A pipeline is logged as one argv with "|" between its stages.
         argv = [word for i, cmd in enumerate(commands) for word in (["|"] if i else []) + [*cmd]]
-        rc = None if codes is None else max(codes)
-        entry = {"time": round(ended, 3), "step": step, "argv": argv, "rc": rc,
-                 "seconds": round(seconds, 4), "changes": changes, "dry_run": codes is None}
+        entry = {"time": round(ended, 3), "step": step, "argv": argv, "rc": max(codes),
+                 "seconds": round(seconds, 4), "changes": changes}
         with _LOG_LOCK, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from tasks.errors import CommandError
+from tasks.errors import CommandError, last_lines
 from tasks.files import write_atomic
 from tasks.runner import Runner
 
@@ -104,7 +104,7 @@ class Zfs:
             if "does not exist" in result.stderr:
                 return {}
             raise CommandError(f"zfs list: `zfs get ... {self.root}` failed: "
-                               f"{result.stderr.strip()}")
+                               f"{last_lines(result.stderr)}")
         found: dict[str, Dataset] = {}
         for line in result.stdout.splitlines():
             name, prop, value, source = line.split("\t")

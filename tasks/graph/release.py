@@ -74,7 +74,7 @@ def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def task_skeleton(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Move etc, root, tmp, var, usr/local into the skeleton dataset; link them from the base."""
+    """Move etc, root, tmp, var, usr/local, home into the skeleton; link them from the base."""
     for plan in ctx.release_plans():
         yield step(ctx, f"split {plan.skeleton} off {plan.base}",
                    split_skeleton, ctx.runner, ctx.zfs, plan.base, plan.skeleton,

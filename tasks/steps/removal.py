@@ -14,7 +14,7 @@ from pathlib import Path
 from tasks.errors import ThinjailError
 from tasks.runner import Runner
 from tasks.steps.rcconf import unregister_for_boot
-from tasks.steps.render import MARKER
+from tasks.steps.render import is_managed
 from tasks.steps.running import RunningJails, stop_jail, wait_until_gone
 from tasks.zfs import Zfs
 
@@ -37,7 +37,7 @@ def destroy_jail(runner: Runner, zfs: Zfs, running: RunningJails, name: str, con
               f"it, `doit purge` destroys it")
     unregister_for_boot(runner, rc_conf, lock, name)
     for path in (conf, fstab):
-        if path.is_file() and path.read_text(errors="replace").startswith(MARKER):
+        if is_managed(path):
             path.unlink()
     if jail_root.is_dir():
         jail_root.rmdir()  # empty once the jail's nullfs mounts are gone

@@ -43,13 +43,19 @@ def render(templates_dir: Path, template: str, **values: Any) -> str:
     return environment(templates_dir).get_template(template).render(marker=MARKER, **values)
 
 
+def is_managed(path: Path) -> bool:
+    """path is a file thinjail wrote (its first line is the marker)."""
+    try:
+        with path.open(errors="replace") as f:
+            return f.readline().startswith(MARKER)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return False
+
+
 def write_managed(path: Path, text: str, step: str) -> None:
     """Write a file thinjail owns; refuse to replace a file somebody else wrote."""
-    if path.exists():
-        with path.open(errors="replace") as f:
-            first = f.readline()
-        if not first.startswith(MARKER):
-            raise ThinjailError(f"{step}: {path} exists and was not written by thinjail: move "
-                                "it away (or point `paths` elsewhere) and rerun")
+    if path.exists() and not is_managed(path):
+        raise ThinjailError(f"{step}: {path} exists and was not written by thinjail: move it "
+                            "away (or point `paths` elsewhere) and rerun")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text.encode())

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.config import machine_of
-from tasks.errors import ThinjailError
+from tasks.errors import ThinjailError, last_lines
 from tasks.files import make_dirs_beneath, write_atomic
 from tasks.locks import file_lock
 from tasks.runner import Runner
@@ -102,7 +102,7 @@ def fetch_updates(runner: Runner, base_root: Path, workdir: Path, release: str, 
     result = runner.run(argv, step=step, env=PAGER_ENV, changes=changes, ok_codes=(0, 1))
     output = result.stdout + result.stderr
     passed_eol = PASSED_EOL_RE.search(output)
-    tail = " / ".join(output.strip().splitlines()[-3:])
+    tail = last_lines(output)
     if result.returncode != 0 and passed_eol is None:
         raise ThinjailError(f"{step}: `freebsd-update ... fetch` on {base_root} failed with "
                             f"exit code {result.returncode}: {tail}")

@@ -35,7 +35,7 @@ class Run:
         return {name for name, result in self.results.items() if result != "up-to-date"}
 
     def changing_commands(self) -> list[list[str]]:
-        """Commands the runner ran (or printed, in a dry-run) that change the host."""
+        """Commands the runner ran that change the host."""
         return [c["argv"] for c in self.commands if c["changes"]]
 
 

@@ -38,10 +38,10 @@ def stop_after_command(k: int) -> None:
     done = 0
 
     def counting_log(self: Runner, step: str, commands: Any, changes: bool,
-                     codes: list[int] | None, seconds: float, ended: float) -> None:
+                     codes: list[int], seconds: float, ended: float) -> None:
         nonlocal done
         log(self, step, commands, changes, codes, seconds, ended)
-        if changes and codes is not None:
+        if changes:
             done += 1
             if done == k:
                 stop_here(f"command:{k} ({step})")

@@ -47,7 +47,8 @@ def destroy_pool(name: str) -> None:
 
 
 def destroy_tree(dataset: str) -> None:
-    """Test cleanup only: thinjail itself never destroys recursively."""
+    """Test cleanup only (thinjail destroys recursively only what `doit purge` empties from
+    its trash)."""
     exists = subprocess.run(["zfs", "list", "-H", "-o", "name", dataset], capture_output=True)
     if exists.returncode == 0:
         run("zfs", "destroy", "-r", "-R", dataset, retry_busy=True)
