@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tasks.context import TEMPLATES_DIR
 from tasks.errors import CommandError, ThinjailError
 from tasks.runner import Runner
 from tasks.steps.certs import repaired_target
 from tasks.steps.fetch import manifest_sha256
 from tasks.steps.rcconf import read_rc_vars, register_for_boot, with_jail
-from tasks.steps.render import write_managed
+from tasks.steps.render import render, write_managed
 from tasks.steps.update import patch_level
 from tests.support.host import FAKES
 
@@ -139,3 +140,18 @@ def test_parallel_jail_list_edits_keep_every_jail(tmp_path: Path,
     values = read_rc_vars(rc_conf)
     assert values["jail_list"].split() == list(order)
     assert all(values[f"jail_{name}_conf"] == str(tmp_path / f"{name}.conf") for name in order)
+
+
+@pytest.mark.parametrize("value", ['pg"1', "pg$1", "a b", "x\ny", "#c", "\\e", "${name}"])
+def test_every_rendered_value_is_checked(value: str) -> None:
+    """Whatever reaches a template unvalidated stops the render, not only paths."""
+    values = {"jail": {"name": "pg-1", "id": 111, "ip": "192.168.7.111/24", "epair": "epair111",
+                       "allow_mount": False, "devfs_ruleset": 5, "mac_a": None, "mac_b": None},
+              "network": {"gateway": "192.168.7.101", "bridge": "igc0bridge"},
+              "jail_root": "/zdata/jails/pg-1", "fstab": "/zdata/jails/pg-1.fstab",
+              "vnet_ruleset": 5}
+    assert "devfs_ruleset = 5;\t\t# devfsrules_jail_vnet" in render(TEMPLATES_DIR, "jail.j2",
+                                                                     **values)
+    values["network"]["bridge"] = value
+    with pytest.raises(ThinjailError, match=r"cannot go into jail\.conf or fstab unquoted"):
+        render(TEMPLATES_DIR, "jail.j2", **values)

@@ -13,7 +13,7 @@ from typing import Any
 from doit.tools import config_changed
 
 from tasks.checks import DatasetsExist, JailRunningCurrent, StampIs, StartsAtBoot
-from tasks.config import Network
+from tasks.config import DEFAULT_DEVFS_RULESET, Network
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import JailPlan, digest
@@ -82,6 +82,7 @@ def conf_values(plan: JailPlan, network: Network) -> dict[str, Any]:
         "network": {"gateway": str(network.gateway), "bridge": network.bridge},
         "jail_root": str(plan.jail_root),
         "fstab": str(plan.fstab),
+        "vnet_ruleset": DEFAULT_DEVFS_RULESET,  # devfsrules_jail_vnet, commented as such
     }
 
 

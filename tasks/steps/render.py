@@ -17,15 +17,17 @@ from tasks.errors import ThinjailError
 from tasks.files import write_atomic
 
 MARKER = "# Managed by thinjail"
-# Paths go unescaped into jail.conf strings and fstab fields: allow only plain characters.
-SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+:-]*$")
+# Every value goes unescaped into a jail.conf string (where `"`, `\\` and `$` mean something)
+# or an fstab field (split at blanks, `#` starts a comment): allow only plain characters.
+SAFE_VALUE_RE = re.compile(r"^[A-Za-z0-9_./+:@,=-]*$")
 
 
-def _safe_path(value: object) -> str:
+def _checked(value: object) -> str:
+    """Jinja's finalize: every `{{ value }}` of every template passes here."""
     text = str(value)
-    if not SAFE_PATH_RE.fullmatch(text):
-        raise ThinjailError(f"render: path {text!r} has characters that jail.conf or fstab "
-                            "cannot take unquoted: use a mountpoint of letters, digits, ._+:-/")
+    if text != MARKER and not SAFE_VALUE_RE.fullmatch(text):
+        raise ThinjailError(f"render: {text!r} cannot go into jail.conf or fstab unquoted: use "
+                            "letters, digits and ._+:@,=-/ (a mountpoint, a name)")
     return text
 
 
@@ -34,8 +36,8 @@ def environment(templates_dir: Path) -> jinja2.Environment:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
-    env.filters["safe_path"] = _safe_path
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False,
+                             finalize=_checked)
     return env
 
 
