@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import ThinjailError
+from tasks.inputs import Inputs, InputsRecord
 from tasks.runner import Runner
 from tasks.steps.datasets import is_private
 from tasks.steps.fetch import is_verified
@@ -30,16 +31,23 @@ def answers(question: Callable[[], bool]) -> bool:
 
 @dataclass
 class StampIs:
+    """The dataset carries the stamp of the step's current inputs; when not, `doit info`
+    names the inputs that changed since the stamp it has."""
+
     zfs: Zfs
     dataset: str
     key: str
-    expected: str
+    wanted: Inputs
+    record: InputsRecord
 
     def __call__(self) -> bool:
-        return self.zfs.stamp(self.dataset, self.key) == self.expected
+        return self.zfs.stamp(self.dataset, self.key) == self.wanted.stamp
 
     def __repr__(self) -> str:
-        return f"<{self.dataset} has thinjail:{self.key}={self.expected}>"
+        had = self.zfs.stamp(self.dataset, self.key)
+        changed = "" if had == self.wanted.stamp else (
+            f" ({self.record.changes(had, self.wanted)})")
+        return f"<{self.dataset} has thinjail:{self.key}={self.wanted.stamp}{changed}>"
 
 
 @dataclass

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from tasks.checks import BaseUpdated
+from tasks.checks import BaseUpdated, StampIs
 from tasks.config import Config, load_config, machine_of, valid_image_source
 from tasks.errors import ConfigError
+from tasks.inputs import Inputs, InputsRecord
 from tasks.plan import JailPlan, ReleasePlan, containers_dataset, jail_release
 from tasks.runner import HOST_ZFS_LOCK, Runner
 from tasks.steps.network import HostInterfaces
@@ -44,6 +45,14 @@ class Context:
         the task graph is built; a run checks both."""
         self.running.prefetch()
         self.interfaces.prefetch()
+
+    @property
+    def inputs_record(self) -> InputsRecord:
+        return InputsRecord(self.state_dir / "inputs")
+
+    def stamp_is(self, dataset: str, key: str, wanted: Inputs) -> StampIs:
+        """The check that dataset carries the stamp of `wanted`."""
+        return StampIs(self.zfs, dataset, key, wanted, self.inputs_record)
 
     @property
     def rc_conf_lock(self) -> Path:

@@ -9,13 +9,13 @@ without running anything but the one ZFS listing.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
+from tasks.inputs import Inputs, digest, inputs
 from tasks.steps.update import UpdateTarget
 
 # The writable, per-jail parts of a FreeBSD tree, moved from the base into the skeleton; the
@@ -26,11 +26,6 @@ OPTIONAL_SPLIT_DIRS = ("usr/local", "home")
 # Bumped when a step's implementation changes what it produces.
 STEP_VERSIONS = {"extract": 1, "tzdns": 2, "update": 1, "skeleton": 1, "certs": 1}
 HOST_LOCALTIME = Path("/etc/localtime")
-
-
-def digest(*parts: object) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def file_digest(path: Path) -> str:
@@ -75,19 +70,30 @@ class ReleasePlan:
         return f"{self.release}-{self.config.arch}-MANIFEST"
 
     @property
+    def extract_inputs(self) -> Inputs:
+        return inputs(step="extract", version=STEP_VERSIONS["extract"], release=self.release,
+                      arch=self.config.arch)
+
+    @property
     def extract_stamp(self) -> str:
-        return digest("extract", STEP_VERSIONS["extract"], self.release, self.config.arch)
+        return self.extract_inputs.stamp
 
     @cached_property  # reads host files: once per plan
-    def tzdns_stamp(self) -> str:
+    def tzdns_inputs(self) -> Inputs:
         zone = self.config.timezone
-        zone_source = file_digest(HOST_LOCALTIME) if zone == "host" else zone
-        return digest("tzdns", STEP_VERSIONS["tzdns"], self.extract_stamp, zone, zone_source,
-                      file_digest(self.config.resolv_conf))
+        return inputs(step="tzdns", version=STEP_VERSIONS["tzdns"], extract=self.extract_stamp,
+                      timezone=zone,
+                      zone_file=file_digest(HOST_LOCALTIME) if zone == "host" else zone,
+                      resolv_conf=file_digest(self.config.resolv_conf))
+
+    @property
+    def tzdns_stamp(self) -> str:
+        return self.tzdns_inputs.stamp
 
     @property
     def update_stamp(self) -> str:
-        return digest("update", STEP_VERSIONS["update"], self.extract_stamp, self.config.patch)
+        return inputs(step="update", version=STEP_VERSIONS["update"],
+                      extract=self.extract_stamp, patch=self.config.patch).stamp
 
     @property
     def update_target(self) -> UpdateTarget:
@@ -96,13 +102,23 @@ class ReleasePlan:
                             stamp=self.update_stamp)
 
     @property
+    def skeleton_inputs(self) -> Inputs:
+        return inputs(step="skeleton", version=STEP_VERSIONS["skeleton"],
+                      extract=self.extract_stamp, split=SPLIT_DIRS,
+                      split_if_present=OPTIONAL_SPLIT_DIRS)
+
+    @property
     def skeleton_stamp(self) -> str:
-        return digest("skeleton", STEP_VERSIONS["skeleton"], self.extract_stamp, SPLIT_DIRS,
-                      OPTIONAL_SPLIT_DIRS)
+        return self.skeleton_inputs.stamp
+
+    @property
+    def certs_inputs(self) -> Inputs:
+        return inputs(step="certs", version=STEP_VERSIONS["certs"],
+                      skeleton=self.skeleton_stamp)
 
     @property
     def certs_stamp(self) -> str:
-        return digest("certs", STEP_VERSIONS["certs"], self.skeleton_stamp)
+        return self.certs_inputs.stamp
 
     @cached_property
     def snapshot(self) -> str:

@@ -202,6 +202,11 @@ def test_jail_data_survives_template_and_skeleton_changes(host: Host, tmp_path: 
     host.overrides["timezone"] = "UTC"  # a skeleton input
     (host.tmp / "resolv.conf").write_text("nameserver 192.168.7.2\n")
     host.jails["dev"] = {"id": 112}
+    # `doit info` names what changed.
+    host.write_config()
+    info = host.report("info", f"tzdns:{RELEASE}").stdout
+    assert "timezone: Asia/Shanghai -> UTC; zone_file: Asia/Shanghai -> UTC; resolv_conf: " \
+        in info, info
     run = host.doit("run")
     assert run.returncode == 0, run.output
     assert {f"tzdns:{RELEASE}", f"snapshot:{RELEASE}", "conf:pg-1"} <= run.ran()

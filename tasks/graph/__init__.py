@@ -11,6 +11,7 @@ from doit.exceptions import TaskFailed
 
 from tasks.context import Context
 from tasks.errors import ThinjailError, one_line
+from tasks.inputs import Inputs, InputsRecord
 
 TaskGenerator = Callable[[Context], Any]
 
@@ -33,11 +34,20 @@ def run_step(dry_run: bool, doc: str, function: Callable[..., object],
 
 
 def step(ctx: Context, doc: str, function: Callable[..., object], *args: object,
-         **fields: Any) -> dict[str, Any]:
-    """A task dict whose one action runs a step function with explicit arguments (module-level
-    function and picklable arguments, so `doit -n` can run it in another process)."""
-    return {"doc": doc, "actions": [(run_step, [ctx.runner.dry_run, doc, function, *args])],
-            **fields}
+         made_from: tuple[Inputs, ...] = (), **fields: Any) -> dict[str, Any]:
+    """A task dict whose action runs a step function with explicit arguments (module-level
+    function and picklable arguments, so `doit -n` can run it in another process). When it
+    succeeds, the named inputs its stamps were `made_from` are recorded (tasks/inputs.py)."""
+    actions: list[Any] = [(run_step, [ctx.runner.dry_run, doc, function, *args])]
+    if made_from and not ctx.runner.dry_run:
+        actions.append((run_step, [False, f"record the inputs of: {doc}", _record_inputs,
+                                   ctx.inputs_record, made_from]))
+    return {"doc": doc, "actions": actions, **fields}
+
+
+def _record_inputs(record: InputsRecord, made_from: tuple[Inputs, ...]) -> None:
+    for named in made_from:
+        record.save(named)
 
 
 def bind(generator: TaskGenerator, context: Context) -> Callable[[], Any]:

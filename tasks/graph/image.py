@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.checks import StampIs
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import ReleasePlan
@@ -34,8 +33,9 @@ def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:
     plan = ReleasePlan(ctx.config, ctx.config.release)
     yield step(ctx, f"import the {plan.release} templates from {ctx.image_source}",
                _import, ctx, plan, name=plan.release, task_dep=["host:datasets"],
-               uptodate=[StampIs(ctx.zfs, plan.base, "extract", plan.extract_stamp),
-                         StampIs(ctx.zfs, plan.skeleton, "skeleton", plan.skeleton_stamp)])
+               made_from=(plan.extract_inputs, plan.skeleton_inputs),
+               uptodate=[ctx.stamp_is(plan.base, "extract", plan.extract_inputs),
+                         ctx.stamp_is(plan.skeleton, "skeleton", plan.skeleton_inputs)])
 
 
 def _import(ctx: Context, plan: ReleasePlan) -> None:

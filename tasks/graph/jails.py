@@ -12,11 +12,12 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from tasks.checks import DatasetsExist, JailRunningCurrent, StampIs, StartsAtBoot
+from tasks.checks import DatasetsExist, JailRunningCurrent, StartsAtBoot
 from tasks.config import DEFAULT_DEVFS_RULESET, Network
 from tasks.context import Context
 from tasks.graph import step
-from tasks.plan import JailPlan, digest
+from tasks.inputs import inputs
+from tasks.plan import JailPlan
 from tasks.steps.datasets import clone_jail
 from tasks.steps.provision import provision_jail
 from tasks.steps.rcconf import register_for_boot
@@ -143,12 +144,12 @@ def task_provision(ctx: Context) -> Iterator[dict[str, Any]]:
         jail = plan.jail
         if not (jail.packages or jail.services):
             continue
-        stamp = digest("provision", jail.packages, jail.services)
+        wanted = inputs(step="provision", packages=jail.packages, services=jail.services)
         yield step(ctx, f"pkg -j {jail.name} install {' '.join(jail.packages) or '-'}; enable "
                    f"{' '.join(jail.services) or '-'}", provision_jail, ctx.runner, ctx.zfs,
-                   plan.container, jail.name, jail.packages, jail.services, stamp,
-                   name=jail.name, task_dep=[f"start:{jail.name}"],
-                   uptodate=[StampIs(ctx.zfs, plan.container, "provision", stamp)])
+                   plan.container, jail.name, jail.packages, jail.services, wanted.stamp,
+                   name=jail.name, task_dep=[f"start:{jail.name}"], made_from=(wanted,),
+                   uptodate=[ctx.stamp_is(plan.container, "provision", wanted)])
 
 
 def task_jail(ctx: Context) -> Iterator[dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.checks import AnyOf, ArchiveVerified, DatasetsExist, StampIs
+from tasks.checks import AnyOf, ArchiveVerified, DatasetsExist
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import ReleasePlan
@@ -29,8 +29,8 @@ def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
                    # Once the base is extracted (or imported) the archive is not needed.
                    uptodate=[AnyOf((ArchiveVerified(ctx.zfs, plan.media, plan.archive_name,
                                                     plan.manifest_name),
-                                    StampIs(ctx.zfs, plan.base, "extract",
-                                            plan.extract_stamp)))])
+                                    ctx.stamp_is(plan.base, "extract",
+                                                 plan.extract_inputs)))])
 
 
 def _fetch(ctx: Context, plan: ReleasePlan) -> None:
@@ -43,7 +43,8 @@ def task_extract(ctx: Context) -> Iterator[dict[str, Any]]:
     for plan in ctx.release_plans():
         yield step(ctx, f"extract {plan.archive_name} into {plan.base}", _extract, ctx, plan,
                    name=plan.release, task_dep=[f"fetch:{plan.release}"],
-                   uptodate=[StampIs(ctx.zfs, plan.base, "extract", plan.extract_stamp)])
+                   made_from=(plan.extract_inputs,),
+                   uptodate=[ctx.stamp_is(plan.base, "extract", plan.extract_inputs)])
 
 
 def _extract(ctx: Context, plan: ReleasePlan) -> None:
@@ -56,12 +57,12 @@ def task_tzdns(ctx: Context) -> Iterator[dict[str, Any]]:
     """Set the template's time zone (a link into the base) and copy resolv.conf into its etc."""
     cfg = ctx.config
     for plan in ctx.release_plans():
-        stamp = plan.tzdns_stamp
         yield step(ctx, f"set time zone {cfg.timezone} and copy {cfg.resolv_conf} into the "
                    f"{plan.release} template", copy_tz_dns, ctx.zfs, plan.base, plan.skeleton,
-                   cfg.timezone, cfg.resolv_conf, stamp,
+                   cfg.timezone, cfg.resolv_conf, plan.tzdns_stamp,
                    name=plan.release, task_dep=[f"extract:{plan.release}"],
-                   uptodate=[StampIs(ctx.zfs, plan.base, "tzdns", stamp)])
+                   made_from=(plan.tzdns_inputs,),
+                   uptodate=[ctx.stamp_is(plan.base, "tzdns", plan.tzdns_inputs)])
 
 
 def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
@@ -81,9 +82,9 @@ def task_skeleton(ctx: Context) -> Iterator[dict[str, Any]]:
                    plan.skeleton_stamp,
                    name=plan.release,
                    # The first patch update also patches etc and var: it runs before the split.
-                   task_dep=[f"update:{plan.release}"],
-                   uptodate=[StampIs(ctx.zfs, plan.base, "skeleton", plan.skeleton_stamp),
-                             StampIs(ctx.zfs, plan.skeleton, "skeleton", plan.skeleton_stamp)])
+                   task_dep=[f"update:{plan.release}"], made_from=(plan.skeleton_inputs,),
+                   uptodate=[ctx.stamp_is(plan.base, "skeleton", plan.skeleton_inputs),
+                             ctx.stamp_is(plan.skeleton, "skeleton", plan.skeleton_inputs)])
 
 
 def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
@@ -92,7 +93,8 @@ def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
         yield step(ctx, f"repair moved symlinks in {plan.skeleton}",
                    repair_links, ctx.zfs, plan.skeleton, plan.certs_stamp,
                    name=plan.release, task_dep=[f"skeleton:{plan.release}"],
-                   uptodate=[StampIs(ctx.zfs, plan.skeleton, "certs", plan.certs_stamp)])
+                   made_from=(plan.certs_inputs,),
+                   uptodate=[ctx.stamp_is(plan.skeleton, "certs", plan.certs_inputs)])
 
 
 def task_snapshot(ctx: Context) -> Iterator[dict[str, Any]]:

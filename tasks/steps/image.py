@@ -18,7 +18,7 @@ from typing import Any
 from tasks import __version__
 from tasks.errors import ThinjailError
 from tasks.files import write_atomic
-from tasks.plan import digest
+from tasks.inputs import digest
 from tasks.runner import Runner
 from tasks.steps.fetch import download, sha256_of
 from tasks.zfs import Zfs

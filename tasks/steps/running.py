@@ -25,7 +25,8 @@ from pathlib import Path
 
 from tasks.errors import CommandError, ThinjailError
 from tasks.files import write_atomic
-from tasks.plan import digest, file_digest
+from tasks.inputs import digest
+from tasks.plan import file_digest
 from tasks.runner import CachedAnswer, Runner
 from tasks.steps.network import HostInterfaces
 from tasks.zfs import Zfs
