@@ -10,7 +10,14 @@ from tasks.checks import BaseUpdated, StampIs
 from tasks.config import Config, load_config, machine_of, valid_image_source
 from tasks.errors import ConfigError
 from tasks.inputs import Inputs, InputsRecord
-from tasks.plan import JailPlan, ReleasePlan, containers_dataset, jail_release
+from tasks.plan import (
+    JailFiles,
+    JailPlan,
+    ReleasePlan,
+    containers_dataset,
+    jail_release,
+    trash_dataset,
+)
 from tasks.runner import HOST_ZFS_LOCK, Runner
 from tasks.steps.network import HostInterfaces
 from tasks.steps.render import is_managed
@@ -69,11 +76,11 @@ class Context:
         for jail in self.config.jails:
             existing = self.zfs.get(f"{self.containers}/{jail.name}")
             release = jail_release(self.config, jail, existing.origin if existing else None)
-            plans.append(JailPlan(self.config, jail, self._release_plan(release), root))
+            plans.append(JailPlan(self.config, jail, self.release_plan(release), root))
         return plans
 
-    def _release_plan(self, release: str) -> ReleasePlan:
-        # One plan per release: its stamps read host files.
+    def release_plan(self, release: str) -> ReleasePlan:
+        """The plan of one release, built once per run (its stamps read host files)."""
         if release not in self._release_plans:
             self._release_plans[release] = ReleasePlan(self.config, release)
         return self._release_plans[release]
@@ -98,10 +105,14 @@ class Context:
 
     @property
     def trash(self) -> str:
-        return f"{self.config.zfs_root}/trash"
+        return trash_dataset(self.config)
 
     def started_record(self, name: str) -> Path:
         return self.state_dir / "started" / name
+
+    def jail_files(self, name: str) -> JailFiles:
+        """Where a jail's dataset and files are, configured or not."""
+        return JailFiles(self.config, name, self.root_mountpoint)
 
     def orphans(self) -> list[str]:
         """Jails thinjail made that config.yaml no longer names: a dataset under containers
@@ -125,7 +136,7 @@ class Context:
     def release_plans(self) -> list[ReleasePlan]:
         """The configured release and every release a jail mounts, each built once."""
         releases = {self.config.release, *(p.release.release for p in self.jail_plans())}
-        return [self._release_plan(release) for release in sorted(releases)]
+        return [self.release_plan(release) for release in sorted(releases)]
 
 
 def load_context(config_path: Path, dry_run: bool = False, image_dir: str | None = None,

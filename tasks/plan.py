@@ -140,30 +140,60 @@ def jail_release(config: Config, jail: Jail, origin: str | None) -> str:
 
 
 @dataclass(frozen=True)
+class JailFiles:
+    """Where one jail's dataset and host files are, by its name alone (so also for a jail
+    config.yaml no longer names). `root_mountpoint` is the parent dataset's."""
+
+    config: Config
+    name: str
+    root_mountpoint: Path
+
+    @property
+    def container(self) -> str:
+        return f"{containers_dataset(self.config)}/{self.name}"
+
+    @property
+    def jail_root(self) -> Path:
+        """The jail's `path`: a plain directory where the base is nullfs-mounted."""
+        return self.root_mountpoint / f"{self.name}-nullfs-base"
+
+    @property
+    def fstab(self) -> Path:
+        return self.root_mountpoint / f"{self.name}-nullfs-base.fstab"
+
+    @property
+    def conf(self) -> Path:
+        return self.config.paths.jail_conf_d / f"{self.name}.conf"
+
+
+@dataclass(frozen=True)
 class JailPlan:
-    """Datasets and host files of one jail. `root_mountpoint` is the parent dataset's."""
+    """One configured jail: its files and the release it mounts."""
 
     config: Config
     jail: Jail
     release: ReleasePlan
     root_mountpoint: Path
 
+    @cached_property
+    def files(self) -> JailFiles:
+        return JailFiles(self.config, self.jail.name, self.root_mountpoint)
+
     @property
     def container(self) -> str:
-        return f"{self.config.zfs_root}/containers/{self.jail.name}"
+        return self.files.container
 
     @property
     def jail_root(self) -> Path:
-        """The jail's `path`: a plain directory where the base is nullfs-mounted."""
-        return self.root_mountpoint / f"{self.jail.name}-nullfs-base"
+        return self.files.jail_root
 
     @property
     def fstab(self) -> Path:
-        return self.root_mountpoint / f"{self.jail.name}-nullfs-base.fstab"
+        return self.files.fstab
 
     @property
     def conf(self) -> Path:
-        return self.config.paths.jail_conf_d / f"{self.jail.name}.conf"
+        return self.files.conf
 
 
 def media_dataset(config: Config) -> str:
@@ -172,6 +202,11 @@ def media_dataset(config: Config) -> str:
 
 def containers_dataset(config: Config) -> str:
     return f"{config.zfs_root}/containers"
+
+
+def trash_dataset(config: Config) -> str:
+    """Where `doit destroy:<name>` moves a jail's dataset; `doit purge` empties it."""
+    return f"{config.zfs_root}/trash"
 
 
 def parent_datasets(config: Config) -> tuple[str, ...]:

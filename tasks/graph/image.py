@@ -16,8 +16,8 @@ from tasks.steps.image import export_image, import_image
 
 def task_image(ctx: Context) -> dict[str, Any]:
     """Export the release's base and skeleton as verified zfs send streams (for CI)."""
-    plan = ReleasePlan(ctx.config, ctx.config.release)
-    out_dir = ctx.image_dir or ctx.zfs.mountpoint(f"{ctx.config.zfs_root}/media") / "images" \
+    plan = ctx.release_plan(ctx.config.release)
+    out_dir = ctx.image_dir or ctx.zfs.mountpoint(plan.media) / "images" \
         / f"{plan.release}-{ctx.config.arch}"
     return step(ctx, f"write the image of {plan.release} to {out_dir}", _export, ctx, plan,
                 out_dir, task_dep=[f"snapshot:{plan.release}"], verbosity=2)
@@ -30,7 +30,7 @@ def _export(ctx: Context, plan: ReleasePlan, out_dir: Any) -> None:
 
 def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:
     """Import the release's templates from the configured image instead of building them."""
-    plan = ReleasePlan(ctx.config, ctx.config.release)
+    plan = ctx.release_plan(ctx.config.release)
     yield step(ctx, f"import the {plan.release} templates from {ctx.image_source}",
                _import, ctx, plan, name=plan.release, task_dep=["host:datasets"],
                made_from=(plan.extract_inputs, plan.skeleton_inputs),
@@ -39,6 +39,6 @@ def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def _import(ctx: Context, plan: ReleasePlan) -> None:
-    staging = ctx.zfs.directory(f"{ctx.config.zfs_root}/media") / f".import-{plan.release}"
+    staging = ctx.zfs.directory(plan.media) / f".import-{plan.release}"
     import_image(ctx.runner, ctx.zfs, str(ctx.image_source), staging, plan.release,
                  ctx.config.arch, {"base": plan.base, "skeleton": plan.skeleton})

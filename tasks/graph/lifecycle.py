@@ -11,6 +11,7 @@ from tasks.checks import JailStopped, NoOrphans
 from tasks.context import Context
 from tasks.graph import step
 from tasks.graph.jails import start_inputs
+from tasks.plan import JailFiles
 from tasks.steps.removal import destroy_jail, purge
 from tasks.steps.running import start_jail, stop_jail
 from tasks.steps.status import JailRow, print_status
@@ -37,16 +38,17 @@ def task_restart(ctx: Context) -> Iterator[dict[str, Any]]:
 def task_destroy(ctx: Context) -> Iterator[dict[str, Any]]:
     """Remove a jail (`doit destroy:<name>`): stop it, move its dataset to the trash, drop
     its conf, fstab and jail_list entry. There is no `doit destroy` for all jails."""
-    plans = {plan.jail.name: plan for plan in ctx.jail_plans()}
-    root = ctx.root_mountpoint
-    for name in sorted({*plans, *ctx.orphans()}):
-        conf = ctx.config.paths.jail_conf_d / f"{name}.conf"
-        yield step(ctx, f"stop {name} and move {ctx.containers}/{name} to {ctx.trash}",
-                   destroy_jail, ctx.runner, ctx.zfs, ctx.running, name,
-                   f"{ctx.containers}/{name}", ctx.trash, conf,
-                   root / f"{name}-nullfs-base.fstab", root / f"{name}-nullfs-base",
-                   ctx.started_record(name), ctx.config.paths.rc_conf, ctx.rc_conf_lock,
-                   basename=f"destroy:{name}")
+    names = {plan.jail.name for plan in ctx.jail_plans()} | set(ctx.orphans())
+    for name in sorted(names):
+        files = ctx.jail_files(name)
+        yield step(ctx, f"stop {name} and move {files.container} to {ctx.trash}",
+                   _destroy, ctx, files, basename=f"destroy:{name}")
+
+
+def _destroy(ctx: Context, files: JailFiles) -> None:
+    destroy_jail(ctx.runner, ctx.zfs, ctx.running, files=files, trash_root=ctx.trash,
+                 record=ctx.started_record(files.name), rc_conf=ctx.config.paths.rc_conf,
+                 lock=ctx.rc_conf_lock)
 
 
 def task_purge(ctx: Context) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from tasks.errors import ThinjailError
+from tasks.plan import JailFiles
 from tasks.runner import Runner
 from tasks.steps.rcconf import unregister_for_boot
 from tasks.steps.render import is_managed
@@ -21,12 +22,12 @@ from tasks.zfs import Zfs
 STEP = "destroy"
 
 
-def destroy_jail(runner: Runner, zfs: Zfs, running: RunningJails, name: str, container: str,
-                 trash_root: str, conf: Path, fstab: Path, jail_root: Path, record: Path,
-                 rc_conf: Path, lock: Path) -> None:
+def destroy_jail(runner: Runner, zfs: Zfs, running: RunningJails, *, files: JailFiles,
+                 trash_root: str, record: Path, rc_conf: Path, lock: Path) -> None:
+    name, container = files.name, files.container
     if zfs.exists(container) and not zfs.created_by_us(container):
         raise ThinjailError(f"{STEP}: {container} was not created by thinjail: not touching it")
-    stop_jail(runner, running, conf, record, name)
+    stop_jail(runner, running, files.conf, record, name)
     wait_until_gone(runner, name, STEP)
     if zfs.exists(container):
         if not zfs.exists(trash_root):
@@ -36,11 +37,11 @@ def destroy_jail(runner: Runner, zfs: Zfs, running: RunningJails, name: str, con
         print(f"{name}: dataset moved to {trash}; `zfs rename {trash} {container}` restores "
               f"it, `doit purge` destroys it")
     unregister_for_boot(runner, rc_conf, lock, name)
-    for path in (conf, fstab):
+    for path in (files.conf, files.fstab):
         if is_managed(path):
             path.unlink()
-    if jail_root.is_dir():
-        jail_root.rmdir()  # empty once the jail's nullfs mounts are gone
+    if files.jail_root.is_dir():
+        files.jail_root.rmdir()  # empty once the jail's nullfs mounts are gone
 
 
 def purge(zfs: Zfs, entries: list[str]) -> None:
