@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import ThinjailError
+from tasks.host_state import HostInterfaces, Offer, OfferRecord, RunningJails, StartInputs
 from tasks.inputs import Inputs, InputsRecord
 from tasks.runner import Runner
 from tasks.steps.datasets import is_private
 from tasks.steps.fetch import is_verified
-from tasks.steps.network import HostInterfaces, bridge_has_uplink, bridge_persisted
+from tasks.steps.network import bridge_has_uplink, bridge_persisted
 from tasks.steps.rcconf import boot_settings, missing_settings
-from tasks.steps.running import RunningJails, StartInputs
-from tasks.steps.update import Offer, OfferRecord, UpdateTarget
+from tasks.steps.update import UpdateTarget
 from tasks.zfs import Zfs
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from tasks.checks import BaseUpdated, StampIs
 from tasks.config import Config, load_config, machine_of, valid_image_source
 from tasks.errors import ConfigError
+from tasks.host_state import HostInterfaces, OfferRecord, RunningJails
 from tasks.inputs import Inputs, InputsRecord
 from tasks.plan import (
     JailFiles,
@@ -19,10 +20,8 @@ from tasks.plan import (
     trash_dataset,
 )
 from tasks.runner import HOST_ZFS_LOCK, Runner
-from tasks.steps.network import HostInterfaces
 from tasks.steps.render import is_managed
-from tasks.steps.running import RunningJails
-from tasks.steps.update import OfferRecord, eol_warning, host_machine
+from tasks.steps.update import eol_warning, host_machine
 from tasks.zfs import Zfs
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"

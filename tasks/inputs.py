@@ -23,6 +23,14 @@ def digest(*parts: object) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def file_digest(path: Path) -> str:
+    """Digest of a small host file (localtime, resolv.conf); a missing file digests as such."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except FileNotFoundError:
+        return "missing"
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Named inputs in a fixed order; the stamp digests their values in that order (so the

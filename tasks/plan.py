@@ -8,14 +8,13 @@ without running anything but the one ZFS listing.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
-from tasks.inputs import Inputs, digest, inputs
+from tasks.inputs import Inputs, digest, file_digest, inputs
 from tasks.steps.update import UpdateTarget
 
 # The writable, per-jail parts of a FreeBSD tree, moved from the base into the skeleton; the
@@ -26,14 +25,6 @@ OPTIONAL_SPLIT_DIRS = ("usr/local", "home")
 # Bumped when a step's implementation changes what it produces.
 STEP_VERSIONS = {"extract": 1, "tzdns": 2, "update": 1, "skeleton": 1, "certs": 1}
 HOST_LOCALTIME = Path("/etc/localtime")
-
-
-def file_digest(path: Path) -> str:
-    """Digest of a small host file (localtime, resolv.conf); a missing file digests as such."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    except FileNotFoundError:
-        return "missing"
 
 
 @dataclass(frozen=True)

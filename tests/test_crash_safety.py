@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tasks.errors import ThinjailError
+from tasks.host_state import Offer, OfferRecord
 from tasks.runner import Runner
 from tasks.steps.running import wait_until_gone
-from tasks.steps.update import Offer, OfferRecord
 from tests.support import zfspool
 from tests.support.host import FAKES, Host
 

@@ -16,13 +16,14 @@ from tasks.checks import DatasetsExist, JailRunningCurrent, StartsAtBoot
 from tasks.config import DEFAULT_DEVFS_RULESET, Network
 from tasks.context import Context
 from tasks.graph import step
+from tasks.host_state import StartInputs
 from tasks.inputs import inputs
 from tasks.plan import JailPlan
 from tasks.steps.datasets import clone_jail
 from tasks.steps.provision import provision_jail
 from tasks.steps.rcconf import register_for_boot
 from tasks.steps.render import render, write_managed
-from tasks.steps.running import StartInputs, start_jail
+from tasks.steps.running import start_jail
 
 COMMON_CONF = "jail.conf.j2"
 JAIL_CONF = "jail.j2"

@@ -1,5 +1,5 @@
-"""The host's network as the jails need it: its interfaces (one `ifconfig -a` per run), and
-the bridge for the jails' epairs, created when missing and persisted in rc.conf.
+"""The bridge for the jails' epairs, created when missing and persisted in rc.conf (the
+host's interfaces, one `ifconfig -a` per run, are read in tasks/host_state.py).
 
 A bridge named like a cloner unit (`bridge0`) is listed in cloned_interfaces as is; any
 other name (`igc0bridge`) is a bridgeN unit renamed at boot with ifconfig_bridgeN_name,
@@ -16,67 +16,17 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import ThinjailError
+from tasks.host_state import HostInterfaces, Interface
 from tasks.locks import file_lock
-from tasks.runner import CachedAnswer, Runner
+from tasks.runner import Runner
 from tasks.steps.rcconf import read_rc_vars
 
 STEP = "bridge"
 CLONER_UNIT_RE = re.compile(r"^bridge[0-9]+$")
-HEADER_RE = re.compile(r"^(\S+): flags=")
-INET_RE = re.compile(r"^\tinet (\S+) netmask (0x[0-9a-fA-F]+)")
-INET6_RE = re.compile(r"^\tinet6 ([0-9a-fA-F:]+) prefixlen ([0-9]+)")
-MEMBER_RE = re.compile(r"^\tmember: (\S+)")
-DESCRIPTION_RE = re.compile(r"^\tdescription: (.*)$")
 FIRST_MEMBER_IFADDRS_REFUSAL = 15  # FreeBSD version from which bridges refuse addressed members
-
-
-@dataclass(frozen=True)
-class Interface:
-    name: str
-    description: str = ""
-    members: tuple[str, ...] = ()  # of a bridge
-    addresses: tuple[str, ...] = ()  # IPv4 and global IPv6, with their prefix length
-
-
-def parse_ifconfig(text: str) -> dict[str, Interface]:
-    """Interfaces from `ifconfig -a` (FreeBSD's layout: a `name: flags=...` line, then
-    tab-indented lines)."""
-    found: dict[str, dict] = {}
-    current: dict | None = None
-    for line in text.splitlines():
-        header = HEADER_RE.match(line)
-        if header:
-            current = found.setdefault(header.group(1), {
-                "name": header.group(1), "description": "", "members": [], "addresses": []})
-            continue
-        if current is None:
-            continue
-        if match := DESCRIPTION_RE.match(line):
-            current["description"] = match.group(1)
-        elif match := MEMBER_RE.match(line):
-            current["members"].append(match.group(1))
-        elif match := INET_RE.match(line):
-            prefix = bin(int(match.group(2), 16)).count("1")
-            current["addresses"].append(f"{match.group(1)}/{prefix}")
-        elif (match := INET6_RE.match(line)) and not ipaddress.IPv6Address(
-                match.group(1)).is_link_local:
-            current["addresses"].append(f"{match.group(1)}/{match.group(2)}")
-    return {name: Interface(name, i["description"], tuple(i["members"]), tuple(i["addresses"]))
-            for name, i in found.items()}
-
-
-class HostInterfaces(CachedAnswer[dict[str, Interface]]):
-    """The host's network interfaces (those moved into a VNET jail are not listed)."""
-
-    def __init__(self, runner: Runner) -> None:
-        super().__init__(runner, ("ifconfig", "-a"), "ifconfig", parse_ifconfig)
-
-    def names(self) -> frozenset[str]:
-        return frozenset(self.answer())
 
 
 def bridge_line(current: str | None, uplink: str | None) -> str:

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 from tasks.errors import ThinjailError
+from tasks.host_state import RunningJails
 from tasks.plan import JailFiles
 from tasks.runner import Runner
 from tasks.steps.rcconf import unregister_for_boot
 from tasks.steps.render import is_managed
-from tasks.steps.running import RunningJails, stop_jail, wait_until_gone
+from tasks.steps.running import stop_jail, wait_until_gone
 from tasks.zfs import Zfs
 
 STEP = "destroy"

@@ -20,62 +20,15 @@ stopped jail.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import CommandError, ThinjailError
 from tasks.files import write_atomic
-from tasks.inputs import digest
-from tasks.plan import file_digest
-from tasks.runner import CachedAnswer, Runner
-from tasks.steps.network import HostInterfaces
-from tasks.zfs import Zfs
+from tasks.host_state import HostInterfaces, RunningJails, StartInputs
+from tasks.runner import Runner
 
 STEP = "start"
 DYING_POLL_SECONDS = 0.5
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-class RunningJails(CachedAnswer[frozenset[str]]):
-    """The names of running jails."""
-
-    def __init__(self, runner: Runner) -> None:
-        super().__init__(runner, ("jls", "name"), "jls", _words)
-
-    def names(self) -> frozenset[str]:
-        return self.answer()
-
-
-@dataclass(frozen=True)
-class StartInputs:
-    """A jail as `start` sees it; the digest of its conf, fstab and base is what it runs
-    with, and a change of it means a restart."""
-
-    zfs: Zfs
-    name: str
-    epair: str
-    devfs_ruleset: int
-    conf: Path
-    fstab: Path
-    base: str
-    record: Path  # where the digest of the inputs the jail was started with is kept
-
-    def digest(self) -> str:
-        # The level whose files the base holds, not the level freebsd-update reports: a
-        # kernel-only patch changes no file of a base and restarts no jail.
-        level = self.zfs.stamp(self.base, "installed") or self.zfs.stamp(self.base, "patch")
-        return digest(file_digest(self.conf), file_digest(self.fstab), level,
-                      self.zfs.stamp(self.base, "extract"))
-
-    def current(self, running: RunningJails) -> bool:
-        try:
-            started_with = self.record.read_text()
-        except FileNotFoundError:
-            started_with = None
-        return self.name in running.names() and started_with == self.digest()
 
 
 def require_ruleset(runner: Runner, jail: str, ruleset: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tasks.steps.running import RunningJails
+from tasks.host_state import RunningJails
 from tasks.zfs import Zfs
 
 COLUMNS = ("JAIL", "STATE", "IP", "RELEASE", "PATCH", "SUPPORT", "ORIGIN", "USED")

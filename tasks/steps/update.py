@@ -19,17 +19,15 @@ for `update_check` seconds (OfferRecord) rather than asked on every run.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.config import machine_of
 from tasks.errors import ThinjailError, last_lines
-from tasks.files import make_dirs_beneath, write_atomic
-from tasks.locks import file_lock
+from tasks.files import make_dirs_beneath
+from tasks.host_state import Offer, OfferRecord
 from tasks.runner import Runner
 from tasks.zfs import Zfs
 
@@ -86,15 +84,6 @@ def require_host_machine(arch: str, release: str) -> None:
             "pin a patch level the base already has (`patch: p0` for a release as published)")
 
 
-@dataclass(frozen=True)
-class Offer:
-    """What `freebsd-update fetch` said of a base."""
-
-    level: str  # the patch level the base is at once what was fetched is installed
-    pending: bool = False  # there are files to install
-    eol: str | None = None  # past its end of life: when security fixes stopped
-
-
 def fetch_updates(runner: Runner, base_root: Path, workdir: Path, release: str, *,
                   step: str, changes: bool) -> Offer:
     argv = ["freebsd-update", "-b", str(base_root), "-d", str(workdir), "--currently-running",
@@ -122,44 +111,6 @@ def fetch_updates(runner: Runner, base_root: Path, workdir: Path, release: str, 
 def eol_warning(release: str, since: str) -> str:
     return (f"{release} has passed its end of life: no security fixes after {since}. Move its "
             "jails to a supported release (README \"Releases and patch levels\").")
-
-
-@dataclass(frozen=True)
-class OfferRecord:
-    """What freebsd-update last offered for each release, and when it was asked. An answer
-    given during this run is good for the rest of it, whatever max_age says."""
-
-    path: Path
-    max_age: int  # seconds an answer stays good; 0: ask on every run
-    run_started: float = field(default_factory=time.time)
-
-    def _read(self) -> dict[str, dict[str, object]]:
-        try:
-            data = json.loads(self.path.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def fresh(self, release: str) -> tuple[Offer, float] | None:
-        """(offer, when asked) if asked less than max_age seconds ago."""
-        entry = self._read().get(release)
-        if not isinstance(entry, dict):
-            return None
-        level, eol, asked = entry.get("level"), entry.get("eol"), entry.get("asked")
-        if not (isinstance(level, str) and isinstance(eol, str | None)
-                and isinstance(asked, int | float)):
-            return None
-        if asked >= self.run_started or 0 <= time.time() - asked < self.max_age:
-            return Offer(level, eol=eol), asked
-        return None
-
-    def record(self, release: str, offer: Offer) -> None:
-        # Read, change, write under a lock: `doit -n` workers record other releases at once.
-        with file_lock(self.path.with_name(self.path.name + ".lock")):
-            data = self._read()
-            data[release] = {"level": offer.level, "eol": offer.eol,
-                             "asked": round(time.time(), 3)}
-            write_atomic(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
 @dataclass(frozen=True)
