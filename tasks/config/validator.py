@@ -1,199 +1,94 @@
-"""config.yaml loaded into typed objects and validated before any command runs.
-
-Every problem is reported on one line that names the key and the fix; all problems are
-collected first, so the user fixes a config in one round.
-"""
+"""Validation of parsed config data: every problem on one line naming the key and the fix,
+all of them collected first, so the admin fixes a config in one round."""
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tasks.config.model import (
+    BPF_HIDING_RULESETS,
+    DEFAULT_DEVFS_RULESET,
+    DEFAULT_MIRROR,
+    DEFAULT_UPDATE_CHECK,
+    DHCP,
+    IF_MAXUNIT,
+    IFNAME_RE,
+    IFNAMSIZ,
+    JAIL_KEYS,
+    JAIL_NAME_RE,
+    MIRROR_ARCH_DIRS,
+    NETWORK_KEYS,
+    PACKAGE_RE,
+    PATCH_RE,
+    PATH_DEFAULTS,
+    RELEASE_RE,
+    REQUIRED_TOP,
+    SAFE_PATH_RE,
+    SERVICE_RE,
+    TOP_KEYS,
+    URL_RE,
+    ZFS_COMPONENT_RE,
+    ZONE_RE,
+    Config,
+    Jail,
+    Network,
+    Paths,
+    release_major,
+    valid_image_source,
+)
 from tasks.errors import ConfigError
 
-# <mirror>/<machine>/<machine_arch>/<release>/: the directory layout of FreeBSD's mirrors.
-MIRROR_ARCH_DIRS = {
-    "amd64": "amd64/amd64",
-    "i386": "i386/i386",
-    "arm64": "arm64/aarch64",
-    "aarch64": "arm64/aarch64",
-    "riscv64": "riscv/riscv64",
-    "powerpc64": "powerpc/powerpc64",
-    "powerpc64le": "powerpc/powerpc64le",
-}
-IFNAMSIZ = 15  # longest interface name FreeBSD accepts (IFNAMSIZ 16 with the NUL)
-IF_MAXUNIT = 32767  # highest unit number of a cloned interface (epair<id>)
-DEFAULT_MIRROR = "https://download.freebsd.org/ftp/releases"
+REQUIRED = object()  # a rule's default for a key that must be given
 
-# Patterns are applied with fullmatch: `$` alone would let a trailing newline through.
-URL_RE = re.compile(r"(https?|file)://[^\s'\"]+")
-RELEASE_RE = re.compile(r"^[0-9]{1,3}\.[0-9]{1,3}-(RELEASE|RC[0-9]+|BETA[0-9]+|ALPHA[0-9]+)$")
-PATCH_RE = re.compile(r"^(latest|p[0-9]{1,4})$")
-ZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
-# ZFS component names allow more, but these characters are safe in a shell, jail.conf and fstab.
-ZFS_COMPONENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-# A jail name is a jail.conf block name, a ZFS component, a hostname and a shell word:
-# no '.' (a child jail), no '/', and not all digits (jail.conf would read it as a jid).
-JAIL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
-TOP_KEYS = {"release", "arch", "mirror", "patch", "update_check", "timezone", "resolv_conf",
-            "devfs_ruleset", "image", "zfs", "paths", "network", "jails"}
-REQUIRED_TOP = ("zfs", "network", "jails")  # release: its own check names an example
-JAIL_KEYS = {"id", "ip", "release", "allow_mount", "devfs_ruleset", "packages", "services"}
-NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
-PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@/-]*$")  # pkg names and origins
-SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an rc.d name: <name>_enable
-DEFAULT_DEVFS_RULESET = 5  # devfsrules_jail_vnet
-# The rulesets of /etc/defaults/devfs.rules a jail uses; both hide bpf, which dhclient needs.
-BPF_HIDING_RULESETS = {4: "devfsrules_jail", 5: "devfsrules_jail_vnet"}
-DHCP = "dhcp"
-# Seconds an answer of `freebsd-update fetch` (the latest patch level) is reused: asking is a
-# round trip to the update servers, and admins rerun thinjail after every edit.
-DEFAULT_UPDATE_CHECK = 3600
-PATH_DEFAULTS = {
-    "jail_conf": "/etc/jail.conf",
-    "jail_conf_d": "/etc/jail.conf.d",
-    "rc_conf": "/etc/rc.conf",
-}
+def matches(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and bool(pattern.fullmatch(value))
+
+
+def is_seconds(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def is_zone(value: Any) -> bool:
+    return value == "host" or (matches(ZONE_RE)(value) and ".." not in value)
+
+
+def is_safe_path(value: Any) -> bool:
+    return matches(SAFE_PATH_RE)(value) and "/../" not in value
 
 
 @dataclass(frozen=True)
-class Jail:
-    name: str
-    id: int
-    ip: ipaddress.IPv4Interface | None  # None: the jail asks DHCP (`ip: dhcp`)
-    release: str | None = None  # pinned release of the base it mounts; None: see plan.py
-    allow_mount: bool = False
-    devfs_ruleset: int = DEFAULT_DEVFS_RULESET
-    packages: tuple[str, ...] = ()
-    services: tuple[str, ...] = ()
+class Rule:
+    """One top-level key: what a valid value is, its default (or REQUIRED), and the fix a
+    problem message names."""
 
-    @property
-    def address(self) -> str:
-        """The jail's address as the config and status show it."""
-        return DHCP if self.ip is None else str(self.ip)
-
-    @property
-    def conf_var(self) -> str:
-        return conf_var(self.name)
-
-    @property
-    def epair(self) -> str:
-        """Base name of the jail's epair; the host keeps `<epair>a`, the jail gets `<epair>b`."""
-        return f"epair{self.id}"
-
-    def mac(self, end: str) -> str:
-        """A stable, locally administered MAC address for epair end "a" or "b", derived from
-        the jail's name (so DHCP reservations and ARP caches survive restarts)."""
-        digest = hashlib.sha256(self.name.encode()).digest()
-        return ":".join(f"{b:02x}" for b in (0x02, *digest[:4], 0x0A if end == "a" else 0x0B))
+    key: str
+    valid: Callable[[Any], bool]
+    default: Any
+    fix: str
 
 
-@dataclass(frozen=True)
-class Network:
-    bridge: str
-    subnet: ipaddress.IPv4Network
-    gateway: ipaddress.IPv4Address
-    uplink: str | None = None
-    stable_mac: bool = False  # derive the epair's MAC addresses from the jail's name
-
-
-@dataclass(frozen=True)
-class Paths:
-    jail_conf: Path
-    jail_conf_d: Path
-    rc_conf: Path
-
-
-@dataclass(frozen=True)
-class Config:
-    source: Path
-    release: str
-    arch: str
-    mirror: str
-    patch: str
-    timezone: str
-    resolv_conf: Path
-    zfs_root: str
-    paths: Paths
-    network: Network
-    jails: tuple[Jail, ...] = field(default=())
-    image: str | None = None  # templates to import instead of building them (see image.py)
-    update_check: int = DEFAULT_UPDATE_CHECK
-
-    def jail(self, name: str) -> Jail:
-        for jail in self.jails:
-            if jail.name == name:
-                return jail
-        raise KeyError(name)
-
-
-def machine_of(arch: str) -> str:
-    """The `uname -m` of a FreeBSD system of that architecture (arm64 for aarch64)."""
-    return MIRROR_ARCH_DIRS[arch].split("/", 1)[0]
-
-
-def conf_var(name: str) -> str:
-    """The rc.conf variable naming a jail's own jail.conf for rc.d/jail, which makes the
-    jail's name a shell word by turning every character not a letter or digit into `_`."""
-    return f"jail_{re.sub(r'[^A-Za-z0-9]', '_', name)}_conf"
-
-
-def release_major(release: str) -> int:
-    return int(release.split(".", 1)[0])
-
-
-def valid_image_source(value: Any) -> bool:
-    """An image is named by an absolute path or an http(s):// or file:// URL."""
-    return isinstance(value, str) and bool(
-        URL_RE.fullmatch(value) or SAFE_PATH_RE.fullmatch(value))
-
-
-# libyaml's parser when PyYAML was built with it (FreeBSD's py-pyyaml is): ten times faster.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc,valid-type]
-    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently,
-    which would merge two jails of the same name without a word)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *anchor` merges; keys written beside it override on purpose
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int) and key in seen:
-                raise ConfigError(
-                    [f"line {key_node.start_mark.line + 1}: key {key!r} appears twice: "
-                     "keep one"])
-            if isinstance(key, str | int):
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_config(path: Path) -> Config:
-    """Read and validate config.yaml; raise ConfigError listing every problem."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError([f"cannot read config {path}: {exc.strerror}"]) from exc
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path} is not valid YAML: {exc}".replace("\n", " ")]) from exc
-    except ConfigError as exc:
-        raise ConfigError([f"{path}: {p}" for p in exc.problems]) from exc
-    return parse_config(data, path)
-
+RULES = (
+    Rule("release", matches(RELEASE_RE), REQUIRED,
+         "use a FreeBSD release name such as 15.1-RELEASE"),
+    Rule("arch", lambda v: isinstance(v, str) and v in MIRROR_ARCH_DIRS, "amd64",
+         f"use one of {', '.join(MIRROR_ARCH_DIRS)}"),
+    Rule("mirror", matches(URL_RE), DEFAULT_MIRROR, "use an http(s):// or file:// URL"),
+    Rule("patch", matches(PATCH_RE), "latest", "use 'latest' or a patch level such as p3"),
+    Rule("update_check", is_seconds, DEFAULT_UPDATE_CHECK,
+         "use the seconds between two questions to freebsd-update for the latest patch level "
+         "(0: every run)"),
+    Rule("timezone", is_zone, "host", "use 'host' or a zone name such as Asia/Shanghai"),
+    Rule("resolv_conf", is_safe_path, "/etc/resolv.conf",
+         "use an absolute path of letters, digits and ._+-/"),
+    Rule("image", lambda v: v is None or valid_image_source(v), None,
+         "use an absolute path or an http(s)/file URL of an image directory"),
+)
 
 def parse_config(data: Any, source: Path) -> Config:
     """Validate already-parsed YAML data; raise ConfigError listing every problem."""
@@ -223,18 +118,6 @@ class _Validator:
                      f"unknown key: remove it (known keys: {', '.join(sorted(allowed))})")
         return value
 
-    def string(self, data: dict, key: str, prefix: str, pattern: re.Pattern[str],
-               fix: str, default: str | None = None) -> str:
-        value = data.get(key, default)
-        full = f"{prefix}{key}"
-        if value is None:
-            self.bad(full, f"missing: {fix}")
-            return ""
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            self.bad(full, f"{value!r} is not valid: {fix}")
-            return ""
-        return value
-
     def config(self, data: Any, source: Path) -> Config | None:
         if not isinstance(data, dict):
             self.bad("config", "must be a YAML mapping of keys such as release, zfs, jails")
@@ -243,33 +126,8 @@ class _Validator:
         for key in REQUIRED_TOP:
             if key not in data:
                 self.bad(key, "missing: see config.yaml in the repository for an example")
-        release = self.string(data, "release", "", RELEASE_RE,
-                              "use a FreeBSD release name such as 15.1-RELEASE")
-        arch = data.get("arch", "amd64")
-        if not isinstance(arch, str) or arch not in MIRROR_ARCH_DIRS:
-            self.bad("arch", f"{arch!r} is not known: use one of {', '.join(MIRROR_ARCH_DIRS)}")
-        mirror = data.get("mirror", DEFAULT_MIRROR)
-        if not isinstance(mirror, str) or not URL_RE.fullmatch(mirror):
-            self.bad("mirror", f"{mirror!r} is not an http(s):// or file:// URL")
-        patch = self.string(data, "patch", "", PATCH_RE,
-                            "use 'latest' or a patch level such as p3", "latest")
-        update_check = data.get("update_check", DEFAULT_UPDATE_CHECK)
-        if isinstance(update_check, bool) or not isinstance(update_check, int) \
-                or update_check < 0:
-            self.bad("update_check", f"{update_check!r} is not valid: use the seconds between "
-                     "two questions to freebsd-update for the latest patch level (0: every run)")
-            update_check = DEFAULT_UPDATE_CHECK
-        timezone = data.get("timezone", "host")
-        if not isinstance(timezone, str) or (timezone != "host" and (
-                not ZONE_RE.fullmatch(timezone) or ".." in timezone)):
-            self.bad("timezone", f"{timezone!r} is not valid: use 'host' or a zone name "
-                     "such as Asia/Shanghai")
-        resolv_conf = self.path(data.get("resolv_conf", "/etc/resolv.conf"), "resolv_conf")
-        image = data.get("image")
-        if image is not None and not valid_image_source(image):
-            self.bad("image", f"{image!r} is not an absolute path or an http(s)/file URL of an "
-                     "image directory")
-            image = None
+        top = {rule.key: self.apply(rule, data) for rule in RULES}
+        release, arch = top["release"], top["arch"]
         zfs_root = self.zfs_root(self.mapping(data.get("zfs"), "zfs", {"root"}))
         paths = self.paths(self.mapping(data.get("paths"), "paths", set(PATH_DEFAULTS)))
         network = self.network(self.mapping(data.get("network"), "network", NETWORK_KEYS))
@@ -284,11 +142,22 @@ class _Validator:
                              "a 14.x release for i386, or arch: amd64")
         if self.problems or network is None:
             return None
-        return Config(source=source.resolve(), release=release, arch=arch, mirror=mirror,
-                      patch=patch, update_check=update_check, timezone=timezone,
-                      resolv_conf=resolv_conf,
-                      zfs_root=zfs_root, paths=paths, network=network, jails=jails,
-                      image=image)
+        return Config(source=source.resolve(), release=release, arch=arch,
+                      mirror=top["mirror"], patch=top["patch"],
+                      update_check=top["update_check"], timezone=top["timezone"],
+                      resolv_conf=Path(top["resolv_conf"]), zfs_root=zfs_root, paths=paths,
+                      network=network, jails=jails, image=top["image"])
+
+    def apply(self, rule: Rule, data: dict) -> Any:
+        """The key's value, its default if absent; a problem (and a stand-in) if invalid."""
+        value = data.get(rule.key, rule.default)
+        if value is REQUIRED:
+            self.bad(rule.key, f"missing: {rule.fix}")
+        elif not rule.valid(value):
+            self.bad(rule.key, f"{value!r} is not valid: {rule.fix}")
+        else:
+            return value
+        return rule.default if rule.default is not REQUIRED else ""
 
     def ruleset(self, value: Any, key: str) -> int:
         if value == 0 and not isinstance(value, bool):

@@ -1,0 +1,151 @@
+"""The config as typed objects, and the names, patterns and defaults its keys follow."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# <mirror>/<machine>/<machine_arch>/<release>/: the directory layout of FreeBSD's mirrors.
+MIRROR_ARCH_DIRS = {
+    "amd64": "amd64/amd64",
+    "i386": "i386/i386",
+    "arm64": "arm64/aarch64",
+    "aarch64": "arm64/aarch64",
+    "riscv64": "riscv/riscv64",
+    "powerpc64": "powerpc/powerpc64",
+    "powerpc64le": "powerpc/powerpc64le",
+}
+IFNAMSIZ = 15  # longest interface name FreeBSD accepts (IFNAMSIZ 16 with the NUL)
+IF_MAXUNIT = 32767  # highest unit number of a cloned interface (epair<id>)
+DEFAULT_MIRROR = "https://download.freebsd.org/ftp/releases"
+
+# Patterns are applied with fullmatch: `$` alone would let a trailing newline through.
+URL_RE = re.compile(r"(https?|file)://[^\s'\"]+")
+RELEASE_RE = re.compile(r"^[0-9]{1,3}\.[0-9]{1,3}-(RELEASE|RC[0-9]+|BETA[0-9]+|ALPHA[0-9]+)$")
+PATCH_RE = re.compile(r"^(latest|p[0-9]{1,4})$")
+ZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
+# ZFS component names allow more, but these characters are safe in a shell, jail.conf and fstab.
+ZFS_COMPONENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+# A jail name is a jail.conf block name, a ZFS component, a hostname and a shell word:
+# no '.' (a child jail), no '/', and not all digits (jail.conf would read it as a jid).
+JAIL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
+
+TOP_KEYS = {"release", "arch", "mirror", "patch", "update_check", "timezone", "resolv_conf",
+            "devfs_ruleset", "image", "zfs", "paths", "network", "jails"}
+REQUIRED_TOP = ("zfs", "network", "jails")  # release: its own check names an example
+JAIL_KEYS = {"id", "ip", "release", "allow_mount", "devfs_ruleset", "packages", "services"}
+NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
+PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@/-]*$")  # pkg names and origins
+SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an rc.d name: <name>_enable
+DEFAULT_DEVFS_RULESET = 5  # devfsrules_jail_vnet
+# The rulesets of /etc/defaults/devfs.rules a jail uses; both hide bpf, which dhclient needs.
+BPF_HIDING_RULESETS = {4: "devfsrules_jail", 5: "devfsrules_jail_vnet"}
+DHCP = "dhcp"
+# Seconds an answer of `freebsd-update fetch` (the latest patch level) is reused: asking is a
+# round trip to the update servers, and admins rerun thinjail after every edit.
+DEFAULT_UPDATE_CHECK = 3600
+PATH_DEFAULTS = {
+    "jail_conf": "/etc/jail.conf",
+    "jail_conf_d": "/etc/jail.conf.d",
+    "rc_conf": "/etc/rc.conf",
+}
+
+
+@dataclass(frozen=True)
+class Jail:
+    name: str
+    id: int
+    ip: ipaddress.IPv4Interface | None  # None: the jail asks DHCP (`ip: dhcp`)
+    release: str | None = None  # pinned release of the base it mounts; None: see plan.py
+    allow_mount: bool = False
+    devfs_ruleset: int = DEFAULT_DEVFS_RULESET
+    packages: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        """The jail's address as the config and status show it."""
+        return DHCP if self.ip is None else str(self.ip)
+
+    @property
+    def conf_var(self) -> str:
+        return conf_var(self.name)
+
+    @property
+    def epair(self) -> str:
+        """Base name of the jail's epair; the host keeps `<epair>a`, the jail gets `<epair>b`."""
+        return f"epair{self.id}"
+
+    def mac(self, end: str) -> str:
+        """A stable, locally administered MAC address for epair end "a" or "b", derived from
+        the jail's name (so DHCP reservations and ARP caches survive restarts)."""
+        digest = hashlib.sha256(self.name.encode()).digest()
+        return ":".join(f"{b:02x}" for b in (0x02, *digest[:4], 0x0A if end == "a" else 0x0B))
+
+
+@dataclass(frozen=True)
+class Network:
+    bridge: str
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    uplink: str | None = None
+    stable_mac: bool = False  # derive the epair's MAC addresses from the jail's name
+
+
+@dataclass(frozen=True)
+class Paths:
+    jail_conf: Path
+    jail_conf_d: Path
+    rc_conf: Path
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    release: str
+    arch: str
+    mirror: str
+    patch: str
+    timezone: str
+    resolv_conf: Path
+    zfs_root: str
+    paths: Paths
+    network: Network
+    jails: tuple[Jail, ...] = field(default=())
+    image: str | None = None  # templates to import instead of building them (see image.py)
+    update_check: int = DEFAULT_UPDATE_CHECK
+
+    def jail(self, name: str) -> Jail:
+        for jail in self.jails:
+            if jail.name == name:
+                return jail
+        raise KeyError(name)
+
+
+def machine_of(arch: str) -> str:
+    """The `uname -m` of a FreeBSD system of that architecture (arm64 for aarch64)."""
+    return MIRROR_ARCH_DIRS[arch].split("/", 1)[0]
+
+
+def conf_var(name: str) -> str:
+    """The rc.conf variable naming a jail's own jail.conf for rc.d/jail, which makes the
+    jail's name a shell word by turning every character not a letter or digit into `_`."""
+    return f"jail_{re.sub(r'[^A-Za-z0-9]', '_', name)}_conf"
+
+
+def release_major(release: str) -> int:
+    return int(release.split(".", 1)[0])
+
+
+def valid_image_source(value: Any) -> bool:
+    """An image is named by an absolute path or an http(s):// or file:// URL."""
+    return isinstance(value, str) and bool(
+        URL_RE.fullmatch(value) or SAFE_PATH_RE.fullmatch(value))
+
+
