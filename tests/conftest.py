@@ -49,24 +49,37 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
         yield server
 
 
-def _host(pool: str, mirror: Mirror, tmp: Path, freebsd: str = "15.1") -> Iterator[Host]:
+@pytest.fixture(scope="module")
+def retired(pool: str) -> Iterator[list[str]]:
+    """The parent datasets of a module's hosts, destroyed when the module ends: zfs-fuse
+    holds a dataset busy for seconds after it was written, so destroying each right after
+    its test spent most of the suite's time waiting; minutes later it goes at once."""
+    parents: list[str] = []
+    yield parents
+    for parent in parents:
+        zfspool.destroy_tree(parent)
+
+
+def _host(pool: str, mirror: Mirror, tmp: Path, retired: list[str],
+          freebsd: str = "15.1") -> Iterator[Host]:
     root = f"{pool}/{uuid.uuid4().hex[:8]}/jails"
     mirror.requests.clear()
     tmp.mkdir(exist_ok=True)
+    retired.append(root.rsplit("/", 1)[0])
     yield Host(pool=pool, root=root, tmp=tmp, mirror_url=mirror.url, freebsd=freebsd)
     mirror.faults.clear()
-    zfspool.destroy_tree(root.rsplit("/", 1)[0])
 
 
 @pytest.fixture
-def host(request: pytest.FixtureRequest, pool: str, mirror: Mirror,
-         tmp_path: Path) -> Iterator[Host]:
+def host(request: pytest.FixtureRequest, pool: str, mirror: Mirror, tmp_path: Path,
+         retired: list[str]) -> Iterator[Host]:
     """A stand-in jail host running FreeBSD 15.1, or the version a test module parametrizes
     it with (`pytest.mark.parametrize("host", FREEBSD_VERSIONS, indirect=True)`)."""
-    yield from _host(pool, mirror, tmp_path, getattr(request, "param", "15.1"))
+    yield from _host(pool, mirror, tmp_path, retired, getattr(request, "param", "15.1"))
 
 
 @pytest.fixture
-def other_host(pool: str, mirror: Mirror, tmp_path: Path) -> Iterator[Host]:
+def other_host(pool: str, mirror: Mirror, tmp_path: Path,
+               retired: list[str]) -> Iterator[Host]:
     """A second jail host: its own parent dataset, host files and fake state."""
-    yield from _host(pool, mirror, tmp_path / "other-host")
+    yield from _host(pool, mirror, tmp_path / "other-host", retired)
