@@ -4,7 +4,7 @@ steps themselves live in tasks/steps/ and know nothing of doit."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from doit.exceptions import TaskFailed
@@ -17,7 +17,7 @@ TaskGenerator = Callable[[Context], Any]
 
 
 def run_step(dry_run: bool, doc: str, function: Callable[..., object],
-             *args: object) -> TaskFailed | None:
+             **arguments: object) -> TaskFailed | None:
     """doit action wrapper. A dry-run prints what the step would do instead of doing it; a
     ThinjailError, or an OSError of the host (a rename, a full disk), becomes a one-line
     task failure, not a traceback."""
@@ -25,7 +25,7 @@ def run_step(dry_run: bool, doc: str, function: Callable[..., object],
         print(f"[dry-run] would {doc}")
         return None
     try:
-        function(*args)
+        function(**arguments)
     except ThinjailError as exc:
         return TaskFailed(str(exc))
     except OSError as exc:
@@ -33,15 +33,16 @@ def run_step(dry_run: bool, doc: str, function: Callable[..., object],
     return None
 
 
-def step(ctx: Context, doc: str, function: Callable[..., object], *args: object,
-         made_from: tuple[Inputs, ...] = (), **fields: Any) -> dict[str, Any]:
-    """A task dict whose action runs a step function with explicit arguments (module-level
+def step(ctx: Context, doc: str, function: Callable[..., object],
+         arguments: Mapping[str, object], made_from: tuple[Inputs, ...] = (),
+         **fields: Any) -> dict[str, Any]:
+    """A task dict whose action calls a step function with named `arguments` (a module-level
     function and picklable arguments, so `doit -n` can run it in another process). When it
     succeeds, the named inputs its stamps were `made_from` are recorded (tasks/inputs.py)."""
-    actions: list[Any] = [(run_step, [ctx.runner.dry_run, doc, function, *args])]
+    actions: list[Any] = [(run_step, [ctx.runner.dry_run, doc, function], dict(arguments))]
     if made_from and not ctx.runner.dry_run:
-        actions.append((run_step, [False, f"record the inputs of: {doc}", _record_inputs,
-                                   ctx.inputs_record, made_from]))
+        actions.append((run_step, [False, f"record the inputs of: {doc}", _record_inputs],
+                        {"record": ctx.inputs_record, "made_from": made_from}))
     return {"doc": doc, "actions": actions, **fields}
 
 

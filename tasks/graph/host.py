@@ -18,17 +18,19 @@ def task_host(ctx: Context) -> Iterator[dict[str, Any]]:
     """Prepare the host: parent datasets (0700), jail settings in rc.conf, the bridge."""
     names, private = parent_datasets(ctx.config), private_datasets(ctx.config)
     yield step(ctx, f"create the parent datasets {', '.join(names)}; mode 0700 for "
-               f"{', '.join(private)}", create_datasets, ctx.zfs, names, private,
-               name="datasets", uptodate=[DatasetsExist(ctx.zfs, names),
-                                          DatasetsPrivate(ctx.zfs, private)])
+               f"{', '.join(private)}", create_datasets,
+               {"zfs": ctx.zfs, "names": names, "private": private}, name="datasets",
+               uptodate=[DatasetsExist(ctx.zfs, names), DatasetsPrivate(ctx.zfs, private)])
     rc_conf = ctx.config.paths.rc_conf
     settings = " ".join(f"{k}={v}" for k, v in HOST_SETTINGS.items())
     yield step(ctx, f"set {settings} in {rc_conf}",
-               set_rc_vars, ctx.runner, rc_conf, ctx.rc_conf_lock, HOST_SETTINGS, "host",
+               set_rc_vars, {"runner": ctx.runner, "rc_conf": rc_conf, "lock": ctx.rc_conf_lock,
+                             "wanted": HOST_SETTINGS, "step": "host"},
                name="rc", uptodate=[RcSettings(rc_conf, HOST_SETTINGS)])
     network = ctx.config.network
     yield step(ctx, f"create bridge {network.bridge} (uplink {network.uplink}) and persist it "
-               f"in {rc_conf}", ensure_bridge, ctx.runner, ctx.interfaces, rc_conf,
-               ctx.rc_conf_lock, network.bridge, network.uplink,
+               f"in {rc_conf}", ensure_bridge,
+               {"runner": ctx.runner, "interfaces": ctx.interfaces, "rc_conf": rc_conf,
+                "lock": ctx.rc_conf_lock, "bridge": network.bridge, "uplink": network.uplink},
                name="bridge", uptodate=[BridgeReady(ctx.interfaces, rc_conf, network.bridge,
                                                     network.uplink)])

@@ -19,8 +19,9 @@ def task_image(ctx: Context) -> dict[str, Any]:
     plan = ctx.release_plan(ctx.config.release)
     out_dir = ctx.image_dir or ctx.zfs.mountpoint(plan.media) / "images" \
         / f"{plan.release}-{ctx.config.arch}"
-    return step(ctx, f"write the image of {plan.release} to {out_dir}", _export, ctx, plan,
-                out_dir, task_dep=[f"snapshot:{plan.release}"], verbosity=2)
+    return step(ctx, f"write the image of {plan.release} to {out_dir}", _export,
+                {"ctx": ctx, "plan": plan, "out_dir": out_dir},
+                task_dep=[f"snapshot:{plan.release}"], verbosity=2)
 
 
 def _export(ctx: Context, plan: ReleasePlan, out_dir: Any) -> None:
@@ -32,7 +33,7 @@ def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:
     """Import the release's templates from the configured image instead of building them."""
     plan = ctx.release_plan(ctx.config.release)
     yield step(ctx, f"import the {plan.release} templates from {ctx.image_source}",
-               _import, ctx, plan, name=plan.release, task_dep=["host:datasets"],
+               _import, {"ctx": ctx, "plan": plan}, name=plan.release, task_dep=["host:datasets"],
                made_from=(plan.extract_inputs, plan.skeleton_inputs),
                uptodate=[ctx.stamp_is(plan.base, "extract", plan.extract_inputs),
                          ctx.stamp_is(plan.skeleton, "skeleton", plan.skeleton_inputs)])

@@ -34,8 +34,9 @@ def task_jail_conf(ctx: Context) -> dict[str, Any]:
     """Render the common jail.conf that includes every jail's own file."""
     paths = ctx.config.paths
     values = {"jail_conf": str(paths.jail_conf), "jail_conf_d": str(paths.jail_conf_d)}
-    return step(ctx, f"write {paths.jail_conf}", _render, ctx, COMMON_CONF, paths.jail_conf,
-                values, targets=[str(paths.jail_conf)],
+    return step(ctx, f"write {paths.jail_conf}", _render,
+                {"ctx": ctx, "template": COMMON_CONF, "path": paths.jail_conf,
+                 "values": values}, targets=[str(paths.jail_conf)],
                 file_dep=[str(ctx.templates_dir / COMMON_CONF)], uptodate=[config_changed(values)])
 
 
@@ -47,7 +48,8 @@ def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
         release = plan.release
         snapshot = release.snapshot
         yield step(ctx, f"clone {plan.container} from {snapshot}",
-                   clone_jail, ctx.zfs, snapshot, plan.container,
+                   clone_jail, {"zfs": ctx.zfs, "snapshot": snapshot,
+                                "container": plan.container},
                    name=plan.jail.name, task_dep=[f"snapshot:{release.release}", "host:datasets"],
                    uptodate=[DatasetsExist(ctx.zfs, (plan.container,))])
 
@@ -61,8 +63,9 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
             "container_root": str(ctx.zfs.mountpoint(plan.container)),
             "jail_root": str(plan.jail_root),
         }
-        yield step(ctx, f"make {plan.jail_root} and write {plan.fstab}", _fstab, ctx, plan,
-                   values, name=plan.jail.name, targets=[str(plan.fstab), str(plan.jail_root)],
+        yield step(ctx, f"make {plan.jail_root} and write {plan.fstab}", _fstab,
+                   {"ctx": ctx, "plan": plan, "values": values}, name=plan.jail.name,
+                   targets=[str(plan.fstab), str(plan.jail_root)],
                    file_dep=[str(ctx.templates_dir / FSTAB)], uptodate=[config_changed(values)],
                    task_dep=[f"clone:{plan.jail.name}"])
 
@@ -93,7 +96,8 @@ def task_conf(ctx: Context) -> Iterator[dict[str, Any]]:
     for plan in ctx.jail_plans():
         jail = plan.jail
         values = conf_values(plan, ctx.config.network)
-        yield step(ctx, f"write {plan.conf}", _render, ctx, JAIL_CONF, plan.conf, values,
+        yield step(ctx, f"write {plan.conf}", _render,
+                   {"ctx": ctx, "template": JAIL_CONF, "path": plan.conf, "values": values},
                    name=jail.name, targets=[str(plan.conf)],
                    file_dep=[str(ctx.templates_dir / JAIL_CONF)], uptodate=[config_changed(values)],
                    task_dep=[f"fstab:{jail.name}"])
@@ -112,8 +116,9 @@ def task_rc(ctx: Context) -> Iterator[dict[str, Any]]:
     for plan in ctx.jail_plans():
         name = plan.jail.name
         yield step(ctx, f"add {name} to jail_list in {rc_conf}, with {plan.jail.conf_var}="
-                   f"{plan.conf}", register_for_boot, ctx.runner, rc_conf, ctx.rc_conf_lock,
-                   name, plan.conf, order,
+                   f"{plan.conf}", register_for_boot,
+                   {"runner": ctx.runner, "rc_conf": rc_conf, "lock": ctx.rc_conf_lock,
+                    "name": name, "conf": plan.conf, "config_order": order},
                    name=name, uptodate=[StartsAtBoot(rc_conf, name, plan.conf)],
                    task_dep=[f"conf:{name}", "host:rc"])
 
@@ -124,7 +129,8 @@ def task_start(ctx: Context) -> Iterator[dict[str, Any]]:
         name = plan.jail.name
         inputs = start_inputs(ctx, plan)
         yield step(ctx, f"start {name}: jail -f {plan.conf} -c {name} (-rc if it runs)",
-                   start_jail, ctx.runner, ctx.running, ctx.interfaces, inputs,
+                   start_jail, {"runner": ctx.runner, "running": ctx.running,
+                                "interfaces": ctx.interfaces, "inputs": inputs},
                    name=name, uptodate=[JailRunningCurrent(ctx.running, inputs),
                                         ctx.base_updated(plan.release.release)],
                    # The bridge first: an uplink it refuses stops the run before anything.
@@ -147,8 +153,10 @@ def task_provision(ctx: Context) -> Iterator[dict[str, Any]]:
             continue
         wanted = inputs(step="provision", packages=jail.packages, services=jail.services)
         yield step(ctx, f"pkg -j {jail.name} install {' '.join(jail.packages) or '-'}; enable "
-                   f"{' '.join(jail.services) or '-'}", provision_jail, ctx.runner, ctx.zfs,
-                   plan.container, jail.name, jail.packages, jail.services, wanted.stamp,
+                   f"{' '.join(jail.services) or '-'}", provision_jail,
+                   {"runner": ctx.runner, "zfs": ctx.zfs, "container": plan.container,
+                    "name": jail.name, "packages": jail.packages, "services": jail.services,
+                    "stamp": wanted.stamp},
                    name=jail.name, task_dep=[f"start:{jail.name}"], made_from=(wanted,),
                    uptodate=[ctx.stamp_is(plan.container, "provision", wanted)])
 

@@ -21,8 +21,9 @@ def task_stop(ctx: Context) -> Iterator[dict[str, Any]]:
     """Stop jails (`doit stop:<name>`); a stopped jail stays stopped, its epair removed."""
     for plan in ctx.jail_plans():
         name = plan.jail.name
-        yield step(ctx, f"stop {name}: jail -f {plan.conf} -r {name}", stop_jail, ctx.runner,
-                   ctx.running, plan.conf, ctx.started_record(name), name,
+        yield step(ctx, f"stop {name}: jail -f {plan.conf} -r {name}", stop_jail,
+                   {"runner": ctx.runner, "running": ctx.running, "conf": plan.conf,
+                    "record": ctx.started_record(name), "name": name},
                    name=name, uptodate=[JailStopped(ctx.running, name)])
 
 
@@ -31,7 +32,8 @@ def task_restart(ctx: Context) -> Iterator[dict[str, Any]]:
     for plan in ctx.jail_plans():
         name = plan.jail.name
         yield step(ctx, f"restart {name}: jail -f {plan.conf} -rc {name}", start_jail,
-                   ctx.runner, ctx.running, ctx.interfaces, start_inputs(ctx, plan), True,
+                   {"runner": ctx.runner, "running": ctx.running, "interfaces": ctx.interfaces,
+                    "inputs": start_inputs(ctx, plan), "always": True},
                    name=name, task_dep=[f"start:{name}"])
 
 
@@ -42,7 +44,7 @@ def task_destroy(ctx: Context) -> Iterator[dict[str, Any]]:
     for name in sorted(names):
         files = ctx.jail_files(name)
         yield step(ctx, f"stop {name} and move {files.container} to {ctx.trash}",
-                   _destroy, ctx, files, basename=f"destroy:{name}")
+                   _destroy, {"ctx": ctx, "files": files}, basename=f"destroy:{name}")
 
 
 def _destroy(ctx: Context, files: JailFiles) -> None:
@@ -55,13 +57,13 @@ def task_purge(ctx: Context) -> dict[str, Any]:
     """Destroy for good what `destroy:<name>` moved to the trash."""
     entries = [f"{ctx.trash}/{entry}" for entry in ctx.zfs.children(ctx.trash)]
     return step(ctx, f"destroy {', '.join(entries) or 'nothing (the trash is empty)'}",
-                purge, ctx.zfs, entries)
+                purge, {"zfs": ctx.zfs, "entries": entries})
 
 
 def task_orphans(ctx: Context) -> dict[str, Any]:
     """Report jails that config.yaml no longer names; nothing is removed."""
-    return step(ctx, "report jails that config.yaml no longer names", _report_orphans, ctx,
-                uptodate=[NoOrphans(ctx.orphans)])
+    return step(ctx, "report jails that config.yaml no longer names", _report_orphans,
+                {"ctx": ctx}, uptodate=[NoOrphans(ctx.orphans)])
 
 
 def _report_orphans(ctx: Context) -> None:
@@ -74,5 +76,6 @@ def task_status(ctx: Context) -> dict[str, Any]:
     """Show each jail: running or not, IP, release and patch level, origin, space used."""
     rows = [JailRow(p.jail.name, p.jail.address, p.release.release, p.release.base,
                     p.container) for p in ctx.jail_plans()]
-    return step(ctx, "print the status of every jail", print_status, ctx.zfs, ctx.running,
-                rows, ctx.orphans(), ctx.warnings(), verbosity=2)
+    return step(ctx, "print the status of every jail", print_status,
+                {"zfs": ctx.zfs, "running": ctx.running, "rows": rows,
+                 "orphans": ctx.orphans(), "warnings": ctx.warnings()}, verbosity=2)

@@ -24,7 +24,7 @@ def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
     for plan in ctx.release_plans():
         imported = [f"image_import:{plan.release}"] if ctx.image_source else []
         yield step(ctx, f"download {plan.mirror_dir}/base.txz into {plan.media}",
-                   _fetch, ctx, plan,
+                   _fetch, {"ctx": ctx, "plan": plan},
                    name=plan.release, task_dep=["host:datasets", *imported],
                    # Once the base is extracted (or imported) the archive is not needed.
                    uptodate=[AnyOf((ArchiveVerified(ctx.zfs, plan.media, plan.archive_name,
@@ -41,8 +41,9 @@ def _fetch(ctx: Context, plan: ReleasePlan) -> None:
 def task_extract(ctx: Context) -> Iterator[dict[str, Any]]:
     """Unpack the verified base.txz into the release's base dataset with bsdtar."""
     for plan in ctx.release_plans():
-        yield step(ctx, f"extract {plan.archive_name} into {plan.base}", _extract, ctx, plan,
-                   name=plan.release, task_dep=[f"fetch:{plan.release}"],
+        yield step(ctx, f"extract {plan.archive_name} into {plan.base}", _extract,
+                   {"ctx": ctx, "plan": plan}, name=plan.release,
+                   task_dep=[f"fetch:{plan.release}"],
                    made_from=(plan.extract_inputs,),
                    uptodate=[ctx.stamp_is(plan.base, "extract", plan.extract_inputs)])
 
@@ -58,8 +59,10 @@ def task_tzdns(ctx: Context) -> Iterator[dict[str, Any]]:
     cfg = ctx.config
     for plan in ctx.release_plans():
         yield step(ctx, f"set time zone {cfg.timezone} and copy {cfg.resolv_conf} into the "
-                   f"{plan.release} template", copy_tz_dns, ctx.zfs, plan.base, plan.skeleton,
-                   cfg.timezone, cfg.resolv_conf, plan.tzdns_stamp,
+                   f"{plan.release} template", copy_tz_dns,
+                   {"zfs": ctx.zfs, "base": plan.base, "skeleton": plan.skeleton,
+                    "timezone": cfg.timezone, "resolv_conf": cfg.resolv_conf,
+                    "stamp": plan.tzdns_stamp},
                    name=plan.release, task_dep=[f"extract:{plan.release}"],
                    made_from=(plan.tzdns_inputs,),
                    uptodate=[ctx.stamp_is(plan.base, "tzdns", plan.tzdns_inputs)])
@@ -69,7 +72,8 @@ def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
     """Patch the base with freebsd-update; record its patch level and end-of-life state."""
     for plan in ctx.release_plans():
         yield step(ctx, f"freebsd-update {plan.base} to patch level {ctx.config.patch}",
-                   update_base, ctx.runner, ctx.zfs, ctx.offers, plan.update_target,
+                   update_base, {"runner": ctx.runner, "zfs": ctx.zfs, "offers": ctx.offers,
+                                 "target": plan.update_target},
                    name=plan.release, task_dep=[f"tzdns:{plan.release}"],
                    uptodate=[ctx.base_updated(plan.release)])
 
@@ -78,8 +82,8 @@ def task_skeleton(ctx: Context) -> Iterator[dict[str, Any]]:
     """Move etc, root, tmp, var, usr/local, home into the skeleton; link them from the base."""
     for plan in ctx.release_plans():
         yield step(ctx, f"split {plan.skeleton} off {plan.base}",
-                   split_skeleton, ctx.runner, ctx.zfs, plan.base, plan.skeleton,
-                   plan.skeleton_stamp,
+                   split_skeleton, {"runner": ctx.runner, "zfs": ctx.zfs, "base": plan.base,
+                                    "skeleton": plan.skeleton, "stamp": plan.skeleton_stamp},
                    name=plan.release,
                    # The first patch update also patches etc and var: it runs before the split.
                    task_dep=[f"update:{plan.release}"], made_from=(plan.skeleton_inputs,),
@@ -91,7 +95,8 @@ def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
     """Repair the relative links (etc/ssl/certs) that the skeleton split broke."""
     for plan in ctx.release_plans():
         yield step(ctx, f"repair moved symlinks in {plan.skeleton}",
-                   repair_links, ctx.zfs, plan.skeleton, plan.certs_stamp,
+                   repair_links, {"zfs": ctx.zfs, "skeleton": plan.skeleton,
+                                  "stamp": plan.certs_stamp},
                    name=plan.release, task_dep=[f"skeleton:{plan.release}"],
                    made_from=(plan.certs_inputs,),
                    uptodate=[ctx.stamp_is(plan.skeleton, "certs", plan.certs_inputs)])
@@ -101,7 +106,7 @@ def task_snapshot(ctx: Context) -> Iterator[dict[str, Any]]:
     """Snapshot the finished skeleton under a content-named snapshot; new jails clone it."""
     for plan in ctx.release_plans():
         snapshot = plan.snapshot
-        yield step(ctx, f"snapshot {snapshot}", snapshot_skeleton, ctx.zfs, snapshot,
-                   name=plan.release,
+        yield step(ctx, f"snapshot {snapshot}", snapshot_skeleton,
+                   {"zfs": ctx.zfs, "snapshot": snapshot}, name=plan.release,
                    task_dep=[f"certs:{plan.release}", f"tzdns:{plan.release}"],
                    uptodate=[DatasetsExist(ctx.zfs, (snapshot,))])
