@@ -37,8 +37,6 @@ ZFS_CHANGING_VERBS = frozenset({"create", "destroy", "snapshot", "clone", "renam
                                 "umount", "unmount", "set", "inherit", "receive", "recv",
                                 "promote", "rollback"})
 HOST_ZFS_LOCK = Path("/var/run/thinjail.zfs.lock")
-# Commands started ahead of need log from their own thread.
-_LOG_LOCK = threading.Lock()
 T = TypeVar("T")
 
 
@@ -120,8 +118,15 @@ class Runner:
         argv = [word for i, cmd in enumerate(commands) for word in (["|"] if i else []) + [*cmd]]
         entry = {"time": round(ended, 3), "step": step, "argv": argv, "rc": max(codes),
                  "seconds": round(seconds, 4), "changes": changes}
-        with _LOG_LOCK, self.log_path.open("a") as f:
-            f.write(json.dumps(entry) + "\n")
+        # One write(2) of a whole line to an O_APPEND file: lines from threads and from
+        # `doit -n` workers never interleave, and no lock is needed. (A thread lock would be
+        # copied held into a worker forked while a background `jls` was logging, and that
+        # worker would wait for it forever.)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(entry) + "\n").encode())
+        finally:
+            os.close(fd)
 
 
 def _changes_zfs(argv: Sequence[str]) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,38 @@ def test_every_rendered_value_is_checked(value: str) -> None:
     values["network"]["bridge"] = value
     with pytest.raises(ThinjailError, match=r"cannot go into jail\.conf or fstab unquoted"):
         render(TEMPLATES_DIR, "jail.j2", **values)
+
+
+def _log_once(runner: Runner) -> None:
+    runner.run(["true"], step="worker", changes=False)
+
+
+def test_workers_forked_while_a_thread_logs_never_hang(tmp_path: Path) -> None:
+    """`doit -n` forks its workers while the background `jls` may be logging; whatever the
+    logging holds must not be copied into a worker held."""
+    runner = Runner(log_path=tmp_path / "commands.log")
+    done = threading.Event()
+
+    def background() -> None:
+        while not done.is_set():
+            runner._log("jls", [["jls", "name"]], False, [0], 0.0, 0.0)
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    try:
+        context = multiprocessing.get_context("fork")
+        workers = [context.Process(target=_log_once, args=(runner,)) for _ in range(40)]
+        for worker in workers:
+            worker.start()
+        deadline = time.monotonic() + 20
+        for worker in workers:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        hung = [w for w in workers if w.exitcode is None]
+        for worker in hung:
+            worker.kill()
+    finally:
+        done.set()
+        thread.join()
+    assert not hung, f"{len(hung)} of 40 forked workers hung"
+    lines = (tmp_path / "commands.log").read_text().splitlines()
+    assert sum(json.loads(line)["step"] == "worker" for line in lines) == 40
