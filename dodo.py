@@ -38,9 +38,9 @@ try:
     reporting = bool(REPORTING & set(sys.argv[1:2]))
     if not reporting and not DRY_RUN:
         # One run per config at a time; held until this process ends.
-        RUN_LOCK = hold_run_lock(CONTEXT.state_dir / "run.lock")
+        RUN_LOCK = hold_run_lock(CONTEXT.state.run_lock)
     # A dry-run and a report read a copy of doit's state: they change nothing.
-    STATE_FILE, warnings = doit_state.state_file(CONTEXT.state_dir, copy=DRY_RUN or reporting)
+    STATE_FILE, warnings = doit_state.state_file(CONTEXT.state.doit_db, copy=DRY_RUN or reporting)
     if not reporting:
         CONTEXT.prefetch()
         warnings += CONTEXT.warnings()

@@ -1,20 +1,28 @@
 """No-op and add-one-jail benchmark: does the cost of "nothing to do" stay flat as a host
-grows from 1 to 100 jails, close to doit's own floor?
+grows from 1 to 1000 jails, close to doit's own floor?
 
 Run from the repository root, as root, with zfs-fuse (or OpenZFS) running; FreeBSD's own
 commands are the test fakes (tests/fakes), so this runs on Linux:
-    python -m bench.noop [--sizes 1 10 100] [--repeat 5]
+    python -m bench.noop [--sizes 1 10 100 1000] [--repeat 5]
 Writes bench/results/noop.json and prints a Markdown table.
 
 The config is a host's default (`update_check`: freebsd-update is asked at most hourly); the
 no-op that asks it anyway (`update_check: 0`) is measured too. Python may cache bytecode, as
 it does on a host, so neither thinjail nor the floor pays for compiling its modules.
+
+The two questions a no-op asks the host besides `zfs get` (`jls name`, `ifconfig -a`) are
+answered, in the timed runs, by shell scripts that print what the Python fakes answered for
+the same host state: a real jls or ifconfig takes a few milliseconds, a Python fake tens, and
+the fakes' start-up is not thinjail's cost. `zfs get` is the real one. The no-op with the
+Python fakes is reported too (`noop_python_fakes_s`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -25,7 +33,7 @@ from typing import Any
 from bench.stage import stage, write_results
 from tasks.config import DEFAULT_UPDATE_CHECK
 from tests.support import zfspool
-from tests.support.host import REPO, Host
+from tests.support.host import FAKES, REPO, Host
 
 RESULTS = Path(__file__).resolve().parent / "results" / "noop.json"
 FLOOR = Path(__file__).resolve().parent / "floor_dodo.py"
@@ -35,17 +43,48 @@ def jails(count: int) -> dict[str, dict[str, int]]:
     return {f"j{i}": {"id": i + 1} for i in range(count)}
 
 
-def timed(argv: list[str], host: Host) -> float:
+# What a no-op asks the host, besides zfs get (tasks/host_state.py).
+HOST_QUESTIONS = {"jls": ("name",), "ifconfig": ("-a",)}
+
+
+def cheap_answers(host: Host) -> Path:
+    """A directory of shell scripts answering HOST_QUESTIONS as the fakes do now for this
+    host; any other arguments go to the fake itself."""
+    directory = host.tmp / "cheap-answers"
+    directory.mkdir(exist_ok=True)
+    for command, args in HOST_QUESTIONS.items():
+        answer = host.fake(command, *args)
+        assert answer.returncode == 0, answer.stderr
+        (directory / f"{command}.out").write_text(answer.stdout)
+        script = directory / command
+        script.write_text(f"#!/bin/sh\n[ \"$*\" = {shlex.quote(' '.join(args))} ] && "
+                          f"exec cat {directory / command}.out\n"
+                          f"exec {FAKES / command} \"$@\"\n")
+        script.chmod(0o755)
+    return directory
+
+
+def timed(argv: list[str], host: Host, first: Path | None = None) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB) of one run; `first` goes first on PATH."""
     env = {k: v for k, v in host.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if first:
+        env["PATH"] = f"{first}{os.pathsep}{env['PATH']}"
     start = time.perf_counter()
-    subprocess.run(argv, env=env, cwd=host.tmp, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(argv, env=env, cwd=host.tmp, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, argv
+    return seconds, usage.ru_maxrss
 
 
-def median_time(argv: list[str], host: Host, repeat: int) -> float:
-    timed(argv, host)  # warm: bytecode written, caches filled
-    return statistics.median(timed(argv, host) for _ in range(repeat))
+def median_time(argv: list[str], host: Host, repeat: int,
+                first: Path | None = None) -> tuple[float, int]:
+    """Median seconds and the largest peak RSS (KiB) of `repeat` warm runs."""
+    timed(argv, host, first)  # warm: bytecode written, caches filled
+    runs = [timed(argv, host, first) for _ in range(repeat)]
+    return statistics.median(s for s, _ in runs), max(rss for _, rss in runs)
 
 
 def doit_argv(host: Host, *args: str) -> list[str]:
@@ -58,22 +97,26 @@ def measure(host: Host, size: int, repeat: int) -> dict[str, Any]:
     host.overrides["network"] = {"bridge": "igc0bridge", "uplink": "igc0",
                                  "subnet": "192.168.0.0/16", "gateway": "192.168.255.254"}
     host.overrides["update_check"] = DEFAULT_UPDATE_CHECK
-    build = host.doit("run")
+    start = time.perf_counter()
+    build = host.doit("run", "-n", "2")
+    build_s = time.perf_counter() - start
     assert build.returncode == 0, build.output
 
     noop = host.doit("run")
     assert noop.returncode == 0 and noop.ran() == set(), noop.output
     tasks = len(noop.results)
-    noop_s = median_time(doit_argv(host, "run"), host, repeat)
+    cheap = cheap_answers(host)
+    noop_s, noop_rss = median_time(doit_argv(host, "run"), host, repeat, cheap)
+    python_fakes_s, _ = median_time(doit_argv(host, "run"), host, repeat)
     floor_argv = [sys.executable, "-m", "doit", "run", "-f", str(FLOOR), f"count={tasks}",
                   f"dep_file={host.tmp / 'floor.db'}"]
-    floor_s = median_time(floor_argv, host, repeat)
-    list_s = median_time(doit_argv(host, "list"), host, repeat)
+    floor_s, floor_rss = median_time(floor_argv, host, repeat)
+    list_s, _ = median_time(doit_argv(host, "list"), host, repeat, cheap)
     # The same no-op when freebsd-update is asked on every run.
     host.overrides["update_check"] = 0
     asking = host.doit("run")
     assert asking.returncode == 0 and asking.ran() == set(), asking.output
-    asking_s = median_time(doit_argv(host, "run"), host, repeat)
+    asking_s, _ = median_time(doit_argv(host, "run"), host, repeat, cheap)
     host.overrides["update_check"] = DEFAULT_UPDATE_CHECK
 
     host.jails[f"j{size}"] = {"id": size + 1}
@@ -87,10 +130,14 @@ def measure(host: Host, size: int, repeat: int) -> dict[str, Any]:
     clone = host.dataset(f"containers/j{size}")
     return {
         "jails": size, "tasks": tasks,
+        "build_s": round(build_s, 1),
         "noop_s": round(noop_s, 3), "floor_s": round(floor_s, 3),
         "noop_over_floor": round(noop_s / floor_s, 2),
+        "noop_peak_rss_mib": round(noop_rss / 1024, 1),
+        "floor_peak_rss_mib": round(floor_rss / 1024, 1),
+        "noop_python_fakes_s": round(python_fakes_s, 3),
         "noop_subprocesses": len(noop.commands),
-        # Started together; each one's own duration (the Python fakes take tens of ms).
+        # Each one's own duration, with the Python fakes (not the timed runs' answers).
         "noop_commands": {" ".join(c["argv"][:2]): c["seconds"] for c in noop.commands},
         "noop_asking_freebsd_update_s": round(asking_s, 3),
         "add_one_tasks_run": sorted(added.ran()),
@@ -103,7 +150,7 @@ def measure(host: Host, size: int, repeat: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     rows = []
@@ -116,13 +163,14 @@ def main() -> None:
 
 def write(rows: list[dict[str, Any]]) -> None:
     write_results(RESULTS, rows)
-    print("\n| jails | tasks | no-op s | doit floor s | ratio | no-op subprocesses | "
-          "no-op asking freebsd-update s | add one: tasks run / subprocesses / s | "
-          "clone used | `doit list` s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| jails | tasks | no-op s | doit floor s | ratio | peak RSS MiB (floor) | "
+          "no-op subprocesses | no-op asking freebsd-update s | add one: tasks run / "
+          "subprocesses / s | clone used | `doit list` s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['jails']} | {r['tasks']} | {r['noop_s']} | {r['floor_s']} | "
-              f"{r['noop_over_floor']} | {r['noop_subprocesses']} | "
+              f"{r['noop_over_floor']} | {r['noop_peak_rss_mib']} ({r['floor_peak_rss_mib']}) | "
+              f"{r['noop_subprocesses']} | "
               f"{r['noop_asking_freebsd_update_s']} | "
               f"{len(r['add_one_tasks_run'])} / {r['add_one_subprocesses']} / {r['add_one_s']} | "
               f"{r['clone_used_bytes'] // 1024} KiB | {r['list_s']} |")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tasks.runner import Runner
-from tasks.steps.extract import extract_base
+from tasks.steps.extract import ExtractInputs, extract_base
 from tasks.steps.fetch import fetch_release
 from tasks.zfs import Zfs
 from tests.support import zfspool
@@ -92,7 +92,12 @@ def main() -> None:
 
 
 def measure(pool: str, work: Path, release_dir: Path, repeat: int) -> dict[str, object]:
-    archive, manifest = release_dir / "base.txz", release_dir / "MANIFEST"
+    archive = release_dir / "base.txz"
+    # The extract step reads the archive from the media dataset, as in a run.
+    zfspool.run("zfs", "create", "-p", f"{pool}/bench/media")
+    media_dir = Path(zfspool.zfs_get(f"{pool}/bench/media", "mountpoint"))
+    for name in ("base.txz", "MANIFEST"):
+        shutil.copy(release_dir / name, media_dir / name)
     runner = Runner(log_path=None)
     zfs = Zfs(runner, f"{pool}/bench", work / "generation")
 
@@ -103,7 +108,9 @@ def measure(pool: str, work: Path, release_dir: Path, repeat: int) -> dict[str, 
         subprocess.run(["bsdtar", "-x", "-f", str(archive), "-C", target], check=True)
 
     def thinjail_extract(i: int) -> None:
-        extract_base(runner, zfs, f"{pool}/bench/base{i}", archive, manifest, "stamp")
+        extract_base(runner, zfs, ExtractInputs(
+            base=f"{pool}/bench/base{i}", media=f"{pool}/bench/media", archive_name="base.txz",
+            manifest_name="MANIFEST", release="14.3-RELEASE", arch="amd64"))
 
     with serve(work / "www") as mirror:
         url = f"{mirror.url}/amd64/amd64/14.3-RELEASE"

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from tasks.errors import ThinjailError
 from tasks.host_state import HostInterfaces, Offer, OfferRecord, RunningJails, StartInputs
-from tasks.inputs import Inputs, InputsRecord
+from tasks.inputs import InputsRecord, StepInputs
 from tasks.runner import Runner
 from tasks.steps.datasets import is_private
 from tasks.steps.fetch import is_verified
 from tasks.steps.network import bridge_has_uplink, bridge_persisted
 from tasks.steps.rcconf import boot_settings, missing_settings
-from tasks.steps.update import UpdateTarget
+from tasks.steps.update import UpdateInputs
 from tasks.zfs import Zfs
 
 
@@ -36,18 +36,17 @@ class StampIs:
 
     zfs: Zfs
     dataset: str
-    key: str
-    wanted: Inputs
+    wanted: StepInputs  # the stamp's key is its step's name
     record: InputsRecord
 
     def __call__(self) -> bool:
-        return self.zfs.stamp(self.dataset, self.key) == self.wanted.stamp
+        return self.zfs.stamp(self.dataset, self.wanted.STEP) == self.wanted.stamp
 
     def __repr__(self) -> str:
-        had = self.zfs.stamp(self.dataset, self.key)
+        had = self.zfs.stamp(self.dataset, self.wanted.STEP)
         changed = "" if had == self.wanted.stamp else (
             f" ({self.record.changes(had, self.wanted)})")
-        return f"<{self.dataset} has thinjail:{self.key}={self.wanted.stamp}{changed}>"
+        return f"<{self.dataset} has thinjail:{self.wanted.STEP}={self.wanted.stamp}{changed}>"
 
 
 @dataclass
@@ -60,7 +59,7 @@ class BaseUpdated:
     zfs: Zfs
     runner: Runner
     offers: OfferRecord
-    target: UpdateTarget
+    target: UpdateInputs
     offer: Offer | None = None
     asked: float | None = None
 
@@ -88,6 +87,27 @@ class BaseUpdated:
         return (f"<{self.target.base} has thinjail:update={self.target.stamp} and the patch "
                 f"level on offer (base at {self.zfs.stamp(self.target.base, 'patch')}, "
                 f"available {available}{when})>")
+
+
+class Checks:
+    """The live checks tasks share, one object each: a jail's start and the update of its
+    base ask the same BaseUpdated, so freebsd-update is asked once per release and run."""
+
+    def __init__(self, zfs: Zfs, runner: Runner, offers: OfferRecord,
+                 record: InputsRecord) -> None:
+        self.zfs, self.runner, self.offers, self.record = zfs, runner, offers, record
+        self._updated: dict[str, BaseUpdated] = {}
+
+    def stamp_is(self, dataset: str, wanted: StepInputs) -> StampIs:
+        """The dataset carries the stamp of `wanted`."""
+        return StampIs(self.zfs, dataset, wanted, self.record)
+
+    def base_updated(self, target: UpdateInputs) -> BaseUpdated:
+        """The base of `target` is at the wanted patch level."""
+        if target.release not in self._updated:
+            self._updated[target.release] = BaseUpdated(self.zfs, self.runner, self.offers,
+                                                         target)
+        return self._updated[target.release]
 
 
 @dataclass

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 BACKEND = "sqlite3"
-STATE_NAME = "doit.db"
 COPY_PREFIX = "doit-copy-"  # what a dry-run or a report reads: doit-copy-<pid>.db
 
 
@@ -48,17 +47,16 @@ def set_aside(path: Path, reason: str) -> str:
             "run checks every step on the host")
 
 
-def state_file(state_dir: Path, copy: bool) -> tuple[Path, list[str]]:
+def state_file(real: Path, copy: bool) -> tuple[Path, list[str]]:
     """The state file doit is to use, and warnings to print. With `copy` (a dry-run, a
     report) it is a copy of the real one: it sees what a real run would see, and what a
     dry-run "did" is marked done neither for a real run nor the next dry-run; an unreadable
     real one is left to the next run."""
-    real = state_dir / STATE_NAME
     problem = unreadable(real)
     if not copy:
         return real, [set_aside(real, problem)] if problem else []
-    _remove_stale_copies(state_dir)
-    private = state_dir / f"{COPY_PREFIX}{os.getpid()}.db"  # one per process: runs may overlap
+    _remove_stale_copies(real.parent)
+    private = real.parent / f"{COPY_PREFIX}{os.getpid()}.db"  # one per process: runs may overlap
     atexit.register(private.unlink, missing_ok=True)
     if problem:
         return private, [f"doit's state {real} is unreadable ({problem}): assuming no step "

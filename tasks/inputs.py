@@ -13,7 +13,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 from tasks.files import write_atomic
 
@@ -31,24 +33,31 @@ def file_digest(path: Path) -> str:
         return "missing"
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """Named inputs in a fixed order; the stamp digests their values in that order (so the
-    stamps are those of thinjail before inputs had names)."""
+class StepInputs:
+    """What one step makes its result from and where it works: a frozen dataclass per step
+    (beside the step), built once per run by plan.py and passed, the same object, to the step
+    and to its live check, so a step's inputs are written once.
 
-    items: tuple[tuple[str, object], ...]
+    `STAMPED` names, in order, the fields the stamp digests (a `version` among them is a class
+    constant, bumped when the step's code changes what it makes). The other fields name the
+    datasets and paths the step works on, which the dataset carrying the stamp already pins.
+    The stamp digests the values alone, in that order, so stamps are those of thinjail before
+    inputs had names."""
 
-    @property
+    STEP: ClassVar[str]
+    STAMPED: ClassVar[tuple[str, ...]]
+
+    @cached_property
+    def _items(self) -> tuple[tuple[str, object], ...]:
+        return (("step", self.STEP), *((name, getattr(self, name)) for name in self.STAMPED))
+
+    @cached_property
     def stamp(self) -> str:
-        return digest(*(value for _, value in self.items))
+        return digest(*(value for _, value in self._items))
 
     def named(self) -> dict[str, str]:
         return {name: json.dumps(value, default=str) if not isinstance(value, str) else value
-                for name, value in self.items}
-
-
-def inputs(**named: object) -> Inputs:
-    return Inputs(tuple(named.items()))
+                for name, value in self._items}
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class InputsRecord:
 
     directory: Path
 
-    def save(self, made_from: Inputs) -> None:
+    def save(self, made_from: StepInputs) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomic(self.directory / f"{made_from.stamp}.json",
                      json.dumps(made_from.named(), indent=1).encode())
@@ -69,7 +78,7 @@ class InputsRecord:
             return None
         return data if isinstance(data, dict) else None
 
-    def changes(self, had: str | None, wanted: Inputs) -> str:
+    def changes(self, had: str | None, wanted: StepInputs) -> str:
         """What changed from the inputs of stamp `had` to `wanted`, in words."""
         if had is None:
             return "not made yet"

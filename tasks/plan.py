@@ -14,22 +14,21 @@ from functools import cached_property
 from pathlib import Path
 
 from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
-from tasks.inputs import Inputs, digest, file_digest, inputs
-from tasks.steps.update import UpdateTarget
-
-# The writable, per-jail parts of a FreeBSD tree, moved from the base into the skeleton; the
-# optional ones are created empty in the skeleton when base.txz has none. Changing these
-# changes the skeleton stamp.
-SPLIT_DIRS = ("etc", "root", "tmp", "var")
-OPTIONAL_SPLIT_DIRS = ("usr/local", "home")
-# Bumped when a step's implementation changes what it produces.
-STEP_VERSIONS = {"extract": 1, "tzdns": 2, "update": 1, "skeleton": 1, "certs": 1}
-HOST_LOCALTIME = Path("/etc/localtime")
+from tasks.inputs import digest, file_digest
+from tasks.steps.certs import CertsInputs
+from tasks.steps.extract import ExtractInputs
+from tasks.steps.provision import ProvisionInputs
+from tasks.steps.render import is_managed
+from tasks.steps.skeleton import SkeletonInputs
+from tasks.steps.tzdns import HOST_LOCALTIME, TzDnsInputs
+from tasks.steps.update import UpdateInputs
+from tasks.zfs import Zfs
 
 
 @dataclass(frozen=True)
 class ReleasePlan:
-    """Datasets, files and stamps of one release's templates."""
+    """Datasets, files and step inputs of one release's templates. Built once per release
+    and run (Context.release_plan): its inputs read host files."""
 
     config: Config
     release: str
@@ -52,71 +51,42 @@ class ReleasePlan:
         arch_dirs = MIRROR_ARCH_DIRS[self.config.arch]
         return f"{self.config.mirror.rstrip('/')}/{arch_dirs}/{self.release}"
 
-    @property
-    def archive_name(self) -> str:
-        return f"{self.release}-{self.config.arch}-base.txz"
+    @cached_property
+    def extract(self) -> ExtractInputs:
+        return ExtractInputs(base=self.base, media=self.media,
+                             archive_name=f"{self.release}-{self.config.arch}-base.txz",
+                             manifest_name=f"{self.release}-{self.config.arch}-MANIFEST",
+                             release=self.release, arch=self.config.arch)
 
-    @property
-    def manifest_name(self) -> str:
-        return f"{self.release}-{self.config.arch}-MANIFEST"
+    @cached_property
+    def tzdns(self) -> TzDnsInputs:
+        zone, resolv_conf = self.config.timezone, self.config.resolv_conf
+        return TzDnsInputs(base=self.base, skeleton=self.skeleton, timezone=zone,
+                           resolv_conf=resolv_conf, extract=self.extract.stamp,
+                           zone_file=file_digest(HOST_LOCALTIME) if zone == "host" else zone,
+                           resolv_conf_content=file_digest(resolv_conf))
 
-    @property
-    def extract_inputs(self) -> Inputs:
-        return inputs(step="extract", version=STEP_VERSIONS["extract"], release=self.release,
-                      arch=self.config.arch)
+    @cached_property
+    def update(self) -> UpdateInputs:
+        return UpdateInputs(base=self.base, media=self.media, release=self.release,
+                            arch=self.config.arch, extract=self.extract.stamp,
+                            patch=self.config.patch)
 
-    @property
-    def extract_stamp(self) -> str:
-        return self.extract_inputs.stamp
+    @cached_property
+    def split(self) -> SkeletonInputs:
+        return SkeletonInputs(base=self.base, skeleton=self.skeleton,
+                              extract=self.extract.stamp)
 
-    @cached_property  # reads host files: once per plan
-    def tzdns_inputs(self) -> Inputs:
-        zone = self.config.timezone
-        return inputs(step="tzdns", version=STEP_VERSIONS["tzdns"], extract=self.extract_stamp,
-                      timezone=zone,
-                      zone_file=file_digest(HOST_LOCALTIME) if zone == "host" else zone,
-                      resolv_conf=file_digest(self.config.resolv_conf))
-
-    @property
-    def tzdns_stamp(self) -> str:
-        return self.tzdns_inputs.stamp
-
-    @property
-    def update_stamp(self) -> str:
-        return inputs(step="update", version=STEP_VERSIONS["update"],
-                      extract=self.extract_stamp, patch=self.config.patch).stamp
-
-    @property
-    def update_target(self) -> UpdateTarget:
-        return UpdateTarget(base=self.base, media=self.media, release=self.release,
-                            arch=self.config.arch, patch=self.config.patch,
-                            stamp=self.update_stamp)
-
-    @property
-    def skeleton_inputs(self) -> Inputs:
-        return inputs(step="skeleton", version=STEP_VERSIONS["skeleton"],
-                      extract=self.extract_stamp, split=SPLIT_DIRS,
-                      split_if_present=OPTIONAL_SPLIT_DIRS)
-
-    @property
-    def skeleton_stamp(self) -> str:
-        return self.skeleton_inputs.stamp
-
-    @property
-    def certs_inputs(self) -> Inputs:
-        return inputs(step="certs", version=STEP_VERSIONS["certs"],
-                      skeleton=self.skeleton_stamp)
-
-    @property
-    def certs_stamp(self) -> str:
-        return self.certs_inputs.stamp
+    @cached_property
+    def certs(self) -> CertsInputs:
+        return CertsInputs(skeleton=self.skeleton, split=self.split.stamp)
 
     @cached_property
     def snapshot(self) -> str:
         """The skeleton snapshot new jails are cloned from. Its name carries the digest of
         everything in the skeleton, so a changed skeleton gets a new snapshot and jails
         cloned from an older one keep it as their origin."""
-        content = digest(self.skeleton_stamp, self.tzdns_stamp, self.certs_stamp)
+        content = digest(self.split.stamp, self.tzdns.stamp, self.certs.stamp)
         return f"{self.skeleton}@base-{content[:10]}"
 
 
@@ -185,6 +155,77 @@ class JailPlan:
     @property
     def conf(self) -> Path:
         return self.files.conf
+
+    @cached_property
+    def provision(self) -> ProvisionInputs:
+        jail = self.jail
+        return ProvisionInputs(container=self.container, name=jail.name,
+                               packages=jail.packages, services=jail.services)
+
+
+class Planner:
+    """What should exist for a config on this host: the plan of each release and of each jail
+    (the release a jail mounts depends on its clone's origin), and where a jail's files are.
+    Each plan is built once per run."""
+
+    def __init__(self, config: Config, zfs: Zfs) -> None:
+        self.config = config
+        self.zfs = zfs
+        self._releases: dict[str, ReleasePlan] = {}
+
+    @property
+    def containers(self) -> str:
+        return containers_dataset(self.config)
+
+    @property
+    def trash(self) -> str:
+        return trash_dataset(self.config)
+
+    @property
+    def root_mountpoint(self) -> Path:
+        return self.zfs.mountpoint(self.config.zfs_root)
+
+    def release(self, release: str) -> ReleasePlan:
+        if release not in self._releases:
+            self._releases[release] = ReleasePlan(self.config, release)
+        return self._releases[release]
+
+    def releases(self) -> list[ReleasePlan]:
+        """The configured release and every release a jail mounts."""
+        names = {self.config.release, *(plan.release.release for plan in self.jails())}
+        return [self.release(name) for name in sorted(names)]
+
+    @cached_property
+    def _jails(self) -> list[JailPlan]:
+        root = self.root_mountpoint
+        plans = []
+        for jail in self.config.jails:
+            existing = self.zfs.get(f"{self.containers}/{jail.name}")
+            release = jail_release(self.config, jail, existing.origin if existing else None)
+            plans.append(JailPlan(self.config, jail, self.release(release), root))
+        return plans
+
+    def jails(self) -> list[JailPlan]:
+        """Each configured jail with the release it mounts."""
+        return self._jails
+
+    def jail_files(self, name: str) -> JailFiles:
+        """Where a jail's dataset and files are, configured or not."""
+        return JailFiles(self.config, name, self.root_mountpoint)
+
+    @cached_property
+    def _orphans(self) -> list[str]:
+        configured = {jail.name for jail in self.config.jails}
+        found = set(self.zfs.children(self.containers))
+        conf_d = self.config.paths.jail_conf_d
+        if conf_d.is_dir():
+            found |= {path.stem for path in conf_d.glob("*.conf") if is_managed(path)}
+        return sorted(found - configured)
+
+    def orphans(self) -> list[str]:
+        """Jails thinjail made that config.yaml no longer names: a dataset under containers
+        or a managed jail.conf.d file. They are reported, never removed by a run."""
+        return self._orphans
 
 
 def media_dataset(config: Config) -> str:

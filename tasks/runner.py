@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import shlex
 import shutil
@@ -25,8 +24,6 @@ from typing import IO, Any, Generic, TypeVar
 
 from tasks.errors import CommandError, last_lines
 from tasks.locks import file_lock
-
-log = logging.getLogger("thinjail")
 
 # Commands that exist only on a FreeBSD host; a missing one means "run this on FreeBSD".
 FREEBSD_ONLY = frozenset({"jail", "jls", "jexec", "service", "sysrc", "freebsd-update",
@@ -65,7 +62,6 @@ class Runner:
             # A dry-run prints the steps instead of calling them (graph.run_step): a command
             # that changes the host must never get here.
             raise CommandError(f"{step}: a dry-run does not run `{text}`")
-        log.info("%s: %s", step, text)
         full_env = {**os.environ, **env} if env else None
         with contextlib.ExitStack() as stack:
             if self.zfs_lock and any(_changes_zfs(argv) for argv in commands):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.config import load_config
-from tasks.inputs import InputsRecord, inputs
+from tasks.inputs import InputsRecord, digest
 from tasks.plan import ReleasePlan
+from tasks.steps.provision import ProvisionInputs
 
 
 def plan(tmp_path: Path, timezone: str) -> ReleasePlan:
@@ -23,24 +24,30 @@ def plan(tmp_path: Path, timezone: str) -> ReleasePlan:
 def test_stamps_are_those_of_earlier_versions(tmp_path: Path) -> None:
     """As a 15.1-RELEASE amd64 host built by thinjail before December 2026 carries them."""
     release = plan(tmp_path, "Asia/Shanghai")
-    assert release.extract_stamp == "144077c654156934"
-    assert release.skeleton_stamp == "3815b6edbb6ecc3e"
-    assert release.certs_stamp == "cf0fe38ed6e2aada"
-    assert release.tzdns_stamp == "5b8d1200177460a9"
+    assert release.extract.stamp == "144077c654156934"
+    assert release.split.stamp == "3815b6edbb6ecc3e"
+    assert release.certs.stamp == "cf0fe38ed6e2aada"
+    assert release.tzdns.stamp == "5b8d1200177460a9"
+    assert release.snapshot == "zdata/jails/templates/15.1-RELEASE-skeleton@base-8f62cd9762"
+    wanted = ProvisionInputs(container="zdata/jails/containers/pg-1", name="pg-1",
+                             packages=("postgresql16-server",), services=("postgresql",))
+    assert wanted.stamp == digest("provision", ["postgresql16-server"], ["postgresql"])
 
 
 def test_a_changed_input_is_named(tmp_path: Path) -> None:
     record = InputsRecord(tmp_path / "inputs")
-    before = plan(tmp_path, "Asia/Shanghai").tzdns_inputs
+    before = plan(tmp_path, "Asia/Shanghai").tzdns
     record.save(before)
-    after = plan(tmp_path, "UTC").tzdns_inputs
+    after = plan(tmp_path, "UTC").tzdns
     assert after.stamp != before.stamp
     assert record.changes(before.stamp, after) == (
         "timezone: Asia/Shanghai -> UTC; zone_file: Asia/Shanghai -> UTC")
     assert record.changes(None, after) == "not made yet"
     assert "its inputs not recorded" in record.changes("0123456789abcdef", after)
-    packages = inputs(step="provision", packages=("postgresql16-server",), services=())
+    packages = ProvisionInputs(container="zdata/jails/containers/pg-1", name="pg-1",
+                               packages=("postgresql16-server",), services=())
     record.save(packages)
-    more = inputs(step="provision", packages=("postgresql16-server", "tmux"), services=())
+    more = ProvisionInputs(container="zdata/jails/containers/pg-1", name="pg-1",
+                           packages=("postgresql16-server", "tmux"), services=())
     assert record.changes(packages.stamp, more) == (
         'packages: ["postgresql16-server"] -> ["postgresql16-server", "tmux"]')

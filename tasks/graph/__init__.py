@@ -11,7 +11,7 @@ from doit.exceptions import TaskFailed
 
 from tasks.context import Context
 from tasks.errors import ThinjailError, one_line
-from tasks.inputs import Inputs, InputsRecord
+from tasks.inputs import InputsRecord, StepInputs
 
 TaskGenerator = Callable[[Context], Any]
 
@@ -34,7 +34,7 @@ def run_step(dry_run: bool, doc: str, function: Callable[..., object],
 
 
 def step(ctx: Context, doc: str, function: Callable[..., object],
-         arguments: Mapping[str, object], made_from: tuple[Inputs, ...] = (),
+         arguments: Mapping[str, object], made_from: tuple[StepInputs, ...] = (),
          **fields: Any) -> dict[str, Any]:
     """A task dict whose action calls a step function with named `arguments` (a module-level
     function and picklable arguments, so `doit -n` can run it in another process). When it
@@ -42,11 +42,11 @@ def step(ctx: Context, doc: str, function: Callable[..., object],
     actions: list[Any] = [(run_step, [ctx.runner.dry_run, doc, function], dict(arguments))]
     if made_from and not ctx.runner.dry_run:
         actions.append((run_step, [False, f"record the inputs of: {doc}", _record_inputs],
-                        {"record": ctx.inputs_record, "made_from": made_from}))
+                        {"record": ctx.checks.record, "made_from": made_from}))
     return {"doc": doc, "actions": actions, **fields}
 
 
-def _record_inputs(record: InputsRecord, made_from: tuple[Inputs, ...]) -> None:
+def _record_inputs(record: InputsRecord, made_from: tuple[StepInputs, ...]) -> None:
     for named in made_from:
         record.save(named)
 

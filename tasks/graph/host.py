@@ -24,13 +24,14 @@ def task_host(ctx: Context) -> Iterator[dict[str, Any]]:
     rc_conf = ctx.config.paths.rc_conf
     settings = " ".join(f"{k}={v}" for k, v in HOST_SETTINGS.items())
     yield step(ctx, f"set {settings} in {rc_conf}",
-               set_rc_vars, {"runner": ctx.runner, "rc_conf": rc_conf, "lock": ctx.rc_conf_lock,
-                             "wanted": HOST_SETTINGS, "step": "host"},
+               set_rc_vars, {"runner": ctx.runner, "rc_conf": rc_conf,
+                             "lock": ctx.state.rc_conf_lock, "wanted": HOST_SETTINGS,
+                             "step": "host"},
                name="rc", uptodate=[RcSettings(rc_conf, HOST_SETTINGS)])
     network = ctx.config.network
     yield step(ctx, f"create bridge {network.bridge} (uplink {network.uplink}) and persist it "
                f"in {rc_conf}", ensure_bridge,
                {"runner": ctx.runner, "interfaces": ctx.interfaces, "rc_conf": rc_conf,
-                "lock": ctx.rc_conf_lock, "bridge": network.bridge, "uplink": network.uplink},
+                "lock": ctx.state.rc_conf_lock, "bridge": network.bridge, "uplink": network.uplink},
                name="bridge", uptodate=[BridgeReady(ctx.interfaces, rc_conf, network.bridge,
                                                     network.uplink)])

@@ -16,7 +16,7 @@ from tasks.steps.image import export_image, import_image
 
 def task_image(ctx: Context) -> dict[str, Any]:
     """Export the release's base and skeleton as verified zfs send streams (for CI)."""
-    plan = ctx.release_plan(ctx.config.release)
+    plan = ctx.plan.release(ctx.config.release)
     out_dir = ctx.image_dir or ctx.zfs.mountpoint(plan.media) / "images" \
         / f"{plan.release}-{ctx.config.arch}"
     return step(ctx, f"write the image of {plan.release} to {out_dir}", _export,
@@ -31,12 +31,12 @@ def _export(ctx: Context, plan: ReleasePlan, out_dir: Any) -> None:
 
 def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:
     """Import the release's templates from the configured image instead of building them."""
-    plan = ctx.release_plan(ctx.config.release)
+    plan = ctx.plan.release(ctx.config.release)
     yield step(ctx, f"import the {plan.release} templates from {ctx.image_source}",
                _import, {"ctx": ctx, "plan": plan}, name=plan.release, task_dep=["host:datasets"],
-               made_from=(plan.extract_inputs, plan.skeleton_inputs),
-               uptodate=[ctx.stamp_is(plan.base, "extract", plan.extract_inputs),
-                         ctx.stamp_is(plan.skeleton, "skeleton", plan.skeleton_inputs)])
+               made_from=(plan.extract, plan.split),
+               uptodate=[ctx.checks.stamp_is(plan.base, plan.extract),
+                         ctx.checks.stamp_is(plan.skeleton, plan.split)])
 
 
 def _import(ctx: Context, plan: ReleasePlan) -> None:

@@ -17,7 +17,6 @@ from tasks.config import DEFAULT_DEVFS_RULESET, Network
 from tasks.context import Context
 from tasks.graph import step
 from tasks.host_state import StartInputs
-from tasks.inputs import inputs
 from tasks.plan import JailPlan
 from tasks.steps.datasets import clone_jail
 from tasks.steps.provision import provision_jail
@@ -44,7 +43,7 @@ def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
     """Clone each jail's dataset from the skeleton snapshot, once: it holds the jail's data.
 
     An existing clone keeps its origin whatever changes upstream."""
-    for plan in ctx.jail_plans():
+    for plan in ctx.plan.jails():
         release = plan.release
         snapshot = release.snapshot
         yield step(ctx, f"clone {plan.container} from {snapshot}",
@@ -56,7 +55,7 @@ def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
 
 def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
     """Make each jail's root directory and nullfs fstab: base ro at /, clone rw at /skeleton."""
-    for plan in ctx.jail_plans():
+    for plan in ctx.plan.jails():
         values = {
             "name": plan.jail.name,
             "base_root": str(ctx.zfs.mountpoint(plan.release.base)),
@@ -93,7 +92,7 @@ def conf_values(plan: JailPlan, network: Network) -> dict[str, Any]:
 
 def task_conf(ctx: Context) -> Iterator[dict[str, Any]]:
     """Render each jail's complete jail.conf.d/<name>.conf."""
-    for plan in ctx.jail_plans():
+    for plan in ctx.plan.jails():
         jail = plan.jail
         values = conf_values(plan, ctx.config.network)
         yield step(ctx, f"write {plan.conf}", _render,
@@ -113,11 +112,11 @@ def task_rc(ctx: Context) -> Iterator[dict[str, Any]]:
     rc.d/jail then starts it from the very file start:<name> uses, whatever `paths` say."""
     rc_conf = ctx.config.paths.rc_conf
     order = tuple(jail.name for jail in ctx.config.jails)
-    for plan in ctx.jail_plans():
+    for plan in ctx.plan.jails():
         name = plan.jail.name
         yield step(ctx, f"add {name} to jail_list in {rc_conf}, with {plan.jail.conf_var}="
                    f"{plan.conf}", register_for_boot,
-                   {"runner": ctx.runner, "rc_conf": rc_conf, "lock": ctx.rc_conf_lock,
+                   {"runner": ctx.runner, "rc_conf": rc_conf, "lock": ctx.state.rc_conf_lock,
                     "name": name, "conf": plan.conf, "config_order": order},
                    name=name, uptodate=[StartsAtBoot(rc_conf, name, plan.conf)],
                    task_dep=[f"conf:{name}", "host:rc"])
@@ -125,14 +124,14 @@ def task_rc(ctx: Context) -> Iterator[dict[str, Any]]:
 
 def task_start(ctx: Context) -> Iterator[dict[str, Any]]:
     """Start each jail, or restart it when its conf, fstab or base changed."""
-    for plan in ctx.jail_plans():
+    for plan in ctx.plan.jails():
         name = plan.jail.name
         inputs = start_inputs(ctx, plan)
         yield step(ctx, f"start {name}: jail -f {plan.conf} -c {name} (-rc if it runs)",
                    start_jail, {"runner": ctx.runner, "running": ctx.running,
                                 "interfaces": ctx.interfaces, "inputs": inputs},
                    name=name, uptodate=[JailRunningCurrent(ctx.running, inputs),
-                                        ctx.base_updated(plan.release.release)],
+                                        ctx.checks.base_updated(plan.release.update)],
                    # The bridge first: an uplink it refuses stops the run before anything.
                    task_dep=["host:bridge", f"rc:{name}", "jail_conf",
                              f"update:{plan.release.release}"])
@@ -142,28 +141,26 @@ def start_inputs(ctx: Context, plan: JailPlan) -> StartInputs:
     jail = plan.jail
     return StartInputs(ctx.zfs, name=jail.name, epair=jail.epair,
                        devfs_ruleset=jail.devfs_ruleset, conf=plan.conf, fstab=plan.fstab,
-                       base=plan.release.base, record=ctx.started_record(jail.name))
+                       base=plan.release.base, record=ctx.state.started(jail.name))
 
 
 def task_provision(ctx: Context) -> Iterator[dict[str, Any]]:
     """Install each jail's `packages` and enable its `services` once, and when they change."""
-    for plan in ctx.jail_plans():
+    for plan in ctx.plan.jails():
         jail = plan.jail
         if not (jail.packages or jail.services):
             continue
-        wanted = inputs(step="provision", packages=jail.packages, services=jail.services)
+        want = plan.provision
         yield step(ctx, f"pkg -j {jail.name} install {' '.join(jail.packages) or '-'}; enable "
                    f"{' '.join(jail.services) or '-'}", provision_jail,
-                   {"runner": ctx.runner, "zfs": ctx.zfs, "container": plan.container,
-                    "name": jail.name, "packages": jail.packages, "services": jail.services,
-                    "stamp": wanted.stamp},
-                   name=jail.name, task_dep=[f"start:{jail.name}"], made_from=(wanted,),
-                   uptodate=[ctx.stamp_is(plan.container, "provision", wanted)])
+                   {"runner": ctx.runner, "zfs": ctx.zfs, "want": want},
+                   name=jail.name, task_dep=[f"start:{jail.name}"], made_from=(want,),
+                   uptodate=[ctx.checks.stamp_is(want.container, want)])
 
 
 def task_jail(ctx: Context) -> Iterator[dict[str, Any]]:
     """Build and start jails: `doit jail:<name>` for one, `doit jail` (or `doit`) for all."""
-    for plan in ctx.jail_plans():
+    for plan in ctx.plan.jails():
         name = plan.jail.name
         yield {
             "name": name,

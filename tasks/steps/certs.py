@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import posixpath
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from tasks.files import existing_dir_beneath, replace_with_link
-from tasks.plan import OPTIONAL_SPLIT_DIRS, SPLIT_DIRS
+from tasks.inputs import StepInputs
+from tasks.steps.skeleton import OPTIONAL_SPLIT_DIRS, SPLIT_DIRS
 from tasks.steps.tree import MOUNT_DIR
 from tasks.zfs import Zfs
 
@@ -45,9 +48,20 @@ def repaired_target(relative: str, target: str) -> str | None:
     return posixpath.relpath(before, after_dir)
 
 
-def repair_links(zfs: Zfs, skeleton: str, stamp: str) -> int:
+@dataclass(frozen=True)
+class CertsInputs(StepInputs):
+    """The skeleton whose split has stamp `split`."""
+
+    STEP = STEP
+    STAMPED = ("version", "split")
+    version: ClassVar[int] = 1
+    skeleton: str
+    split: str
+
+
+def repair_links(zfs: Zfs, want: CertsInputs) -> int:
     """Repair the skeleton's moved links; return how many were rewritten."""
-    root = zfs.directory(skeleton)
+    root = zfs.directory(want.skeleton)
     repaired = 0
     for top in MOVED:
         # os.walk follows no link below the top; the top itself is checked.
@@ -61,5 +75,5 @@ def repair_links(zfs: Zfs, skeleton: str, stamp: str) -> int:
                 if new is not None:
                     replace_with_link(link, new)
                     repaired += 1
-    zfs.set_stamp(skeleton, "certs", stamp, STEP)
+    zfs.set_stamp(want.skeleton, STEP, want.stamp, STEP)
     return repaired

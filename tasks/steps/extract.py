@@ -9,9 +9,11 @@ first removes every stamp of it, so nothing half-redone looks complete.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
+from typing import ClassVar
 
 from tasks.errors import ThinjailError
+from tasks.inputs import StepInputs
 from tasks.runner import Runner
 from tasks.steps.archive import check_archive
 from tasks.steps.fetch import verify_archive
@@ -20,8 +22,24 @@ from tasks.zfs import STAMP_KEYS, Zfs
 STEP = "extract"
 
 
-def extract_base(runner: Runner, zfs: Zfs, base: str, archive: Path, manifest: Path,
-                 stamp: str) -> None:
+@dataclass(frozen=True)
+class ExtractInputs(StepInputs):
+    """The release's archive and MANIFEST in the media dataset, unpacked into the base."""
+
+    STEP = STEP
+    STAMPED = ("version", "release", "arch")
+    version: ClassVar[int] = 1
+    base: str
+    media: str
+    archive_name: str
+    manifest_name: str
+    release: str
+    arch: str
+
+
+def extract_base(runner: Runner, zfs: Zfs, want: ExtractInputs) -> None:
+    base, media = want.base, zfs.directory(want.media)
+    archive, manifest = media / want.archive_name, media / want.manifest_name
     verify_archive(archive, manifest)
     check_archive(archive)
     if zfs.exists(base) and zfs.stamp(base, "extract") is None:
@@ -37,4 +55,4 @@ def extract_base(runner: Runner, zfs: Zfs, base: str, archive: Path, manifest: P
     # --unlink also replaces the links of an earlier skeleton split by directories again.
     runner.run(["bsdtar", "-x", "-p", "--unlink", "-f", str(archive), "-C", str(root)],
                step=STEP)
-    zfs.set_stamp(base, "extract", stamp, STEP)
+    zfs.set_stamp(base, STEP, want.stamp, STEP)

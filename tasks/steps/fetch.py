@@ -9,12 +9,9 @@ archive that matches the cached MANIFEST is reused without any download.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import IO
 
@@ -73,7 +70,12 @@ def download(url: str, dest: Path, *, timeout: float = TIMEOUT_SECONDS, resume: 
     """Stream url into dest, continuing an earlier partial dest when resume is set and the
     server honours Range. Return the sha256 of the whole file and whether it was resumed.
     A progress bar goes to `progress` when that is a terminal."""
-    from tqdm import tqdm  # here, not at the top: a no-op run downloads nothing
+    # Here, not at the top: a no-op run downloads nothing, and these take ~10 ms to import.
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    from tqdm import tqdm
 
     offset = dest.stat().st_size if resume and dest.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})

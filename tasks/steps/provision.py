@@ -8,14 +8,29 @@ the lists change, or when the dataset is new.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from tasks.inputs import StepInputs
 from tasks.runner import Runner
 from tasks.zfs import Zfs
 
 STEP = "provision"
 
 
-def provision_jail(runner: Runner, zfs: Zfs, container: str, name: str,
-                   packages: tuple[str, ...], services: tuple[str, ...], stamp: str) -> None:
+@dataclass(frozen=True)
+class ProvisionInputs(StepInputs):
+    """A jail's packages and services (a stamp older than step versions: it has none)."""
+
+    STEP = STEP
+    STAMPED = ("packages", "services")
+    container: str
+    name: str
+    packages: tuple[str, ...]
+    services: tuple[str, ...]
+
+
+def provision_jail(runner: Runner, zfs: Zfs, want: ProvisionInputs) -> None:
+    name, packages, services = want.name, want.packages, want.services
     if packages:
         runner.run(["pkg", "-j", name, "install", "-y", *packages], step=STEP)
     for service in services:
@@ -24,4 +39,4 @@ def provision_jail(runner: Runner, zfs: Zfs, container: str, name: str,
                             changes=False, ok_codes=(0, 1))
         if status.returncode != 0:
             runner.run(["service", "-j", name, service, "start"], step=STEP)
-    zfs.set_stamp(container, "provision", stamp, STEP)
+    zfs.set_stamp(want.container, STEP, want.stamp, STEP)

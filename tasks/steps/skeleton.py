@@ -9,11 +9,13 @@ so an interrupted run never leaves a half-removed directory that a rerun would c
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from tasks.errors import ThinjailError
 from tasks.files import beneath, existing_dir_beneath, make_dirs_beneath
-from tasks.plan import OPTIONAL_SPLIT_DIRS, SPLIT_DIRS
+from tasks.inputs import StepInputs
 from tasks.runner import Runner
 from tasks.steps.tree import MOUNT_DIR, link_target, remove_tree
 from tasks.zfs import Zfs
@@ -21,25 +23,45 @@ from tasks.zfs import Zfs
 STEP = "skeleton"
 TRASH_SUFFIX = ".thinjail-old"
 STAGE_SUFFIX = ".thinjail-new"
+# The writable, per-jail parts of a FreeBSD tree, moved from the base into the skeleton; the
+# optional ones are created empty in the skeleton when base.txz has none.
+SPLIT_DIRS = ("etc", "root", "tmp", "var")
+OPTIONAL_SPLIT_DIRS = ("usr/local", "home")
 
 
-def split_skeleton(runner: Runner, zfs: Zfs, base: str, skeleton: str, stamp: str) -> None:
+@dataclass(frozen=True)
+class SkeletonInputs(StepInputs):
+    """The directories split off the base extracted with stamp `extract`."""
+
+    STEP = STEP
+    STAMPED = ("version", "extract", "split", "split_if_present")
+    version: ClassVar[int] = 1
+    base: str
+    skeleton: str
+    extract: str
+    split: tuple[str, ...] = SPLIT_DIRS
+    split_if_present: tuple[str, ...] = OPTIONAL_SPLIT_DIRS
+
+
+def split_skeleton(runner: Runner, zfs: Zfs, want: SkeletonInputs) -> None:
+    base, skeleton = want.base, want.skeleton
     if zfs.exists(skeleton):
         zfs.clear_stamps(skeleton, ("skeleton", "certs"), STEP)
     else:
         zfs.create(skeleton, STEP)
     zfs.clear_stamps(base, ("skeleton",), STEP)
     base_root, skeleton_root = zfs.directory(base), zfs.directory(skeleton)
-    for relative in (*SPLIT_DIRS, *OPTIONAL_SPLIT_DIRS):
-        _move_dir(runner, base_root, skeleton_root, relative)
+    for relative in (*want.split, *want.split_if_present):
+        _move_dir(runner, base_root, skeleton_root, relative, relative in want.split_if_present)
     make_dirs_beneath(base_root, MOUNT_DIR, STEP)
-    for relative in (*SPLIT_DIRS, *OPTIONAL_SPLIT_DIRS):
+    for relative in (*want.split, *want.split_if_present):
         _link(beneath(base_root, relative, STEP), link_target(relative))
-    zfs.set_stamp(skeleton, "skeleton", stamp, STEP)
-    zfs.set_stamp(base, "skeleton", stamp, STEP)
+    zfs.set_stamp(skeleton, STEP, want.stamp, STEP)
+    zfs.set_stamp(base, STEP, want.stamp, STEP)
 
 
-def _move_dir(runner: Runner, base_root: Path, skeleton_root: Path, relative: str) -> None:
+def _move_dir(runner: Runner, base_root: Path, skeleton_root: Path, relative: str,
+              optional: bool) -> None:
     # Neither path may lead out of its tree: the directories above them are checked.
     source = beneath(base_root, relative, STEP)
     parent, _, name = relative.rpartition("/")
@@ -59,7 +81,7 @@ def _move_dir(runner: Runner, base_root: Path, skeleton_root: Path, relative: st
         remove_tree(runner, old, STEP)
         os.rename(source, trash)
         remove_tree(runner, trash, STEP)
-    elif relative in OPTIONAL_SPLIT_DIRS:
+    elif optional:
         make_dirs_beneath(skeleton_root, relative, STEP)
     elif existing_dir_beneath(skeleton_root, relative, STEP) is None:
         raise ThinjailError(

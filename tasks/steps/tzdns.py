@@ -11,21 +11,41 @@ skeleton after it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from tasks.errors import ThinjailError
 from tasks.files import link_beneath, write_beneath
-from tasks.plan import HOST_LOCALTIME
+from tasks.inputs import StepInputs
 from tasks.steps.tree import is_plain_file, template_root
 from tasks.zfs import Zfs
 
 STEP = "tzdns"
 HOST_ZONEINFO = Path("/var/db/zoneinfo")
+HOST_LOCALTIME = Path("/etc/localtime")
 
 
-def copy_tz_dns(zfs: Zfs, base: str, skeleton: str, timezone: str, resolv_conf: Path,
-                stamp: str) -> None:
-    base_root, skeleton_root = zfs.directory(base), zfs.directory(skeleton)
+@dataclass(frozen=True)
+class TzDnsInputs(StepInputs):
+    """The zone and resolver configuration, written into the template whose base was
+    extracted with stamp `extract`; the host files are stamped by their content."""
+
+    STEP = STEP
+    STAMPED = ("version", "extract", "timezone", "zone_file", "resolv_conf_content")
+    version: ClassVar[int] = 2
+    base: str
+    skeleton: str
+    timezone: str  # a zone of usr/share/zoneinfo, or "host"
+    resolv_conf: Path
+    extract: str
+    zone_file: str  # the zone, or with "host" the digest of the host's localtime
+    resolv_conf_content: str  # its digest
+
+
+def copy_tz_dns(zfs: Zfs, want: TzDnsInputs) -> None:
+    base, timezone, resolv_conf = want.base, want.timezone, want.resolv_conf
+    base_root, skeleton_root = zfs.directory(base), zfs.directory(want.skeleton)
 
     def write(relative: str, data: bytes) -> None:
         write_beneath(template_root(base_root, skeleton_root, relative, STEP), relative, data,
@@ -53,7 +73,7 @@ def copy_tz_dns(zfs: Zfs, base: str, skeleton: str, timezone: str, resolv_conf: 
     if zone_name:
         write("var/db/zoneinfo", (zone_name.strip() + "\n").encode())
     write("etc/resolv.conf", resolv_conf.read_bytes())
-    zfs.set_stamp(base, "tzdns", stamp, STEP)
+    zfs.set_stamp(base, STEP, want.stamp, STEP)
 
 
 def _read_or_none(path: Path) -> str | None:

@@ -23,11 +23,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from tasks.config import machine_of
 from tasks.errors import ThinjailError, last_lines
 from tasks.files import make_dirs_beneath
 from tasks.host_state import Offer, OfferRecord
+from tasks.inputs import StepInputs
 from tasks.runner import Runner
 from tasks.zfs import Zfs
 
@@ -114,15 +116,18 @@ def eol_warning(release: str, since: str) -> str:
 
 
 @dataclass(frozen=True)
-class UpdateTarget:
+class UpdateInputs(StepInputs):
     """One release's base as the update step and its check see it."""
 
+    STEP = STEP
+    STAMPED = ("version", "extract", "patch")
+    version: ClassVar[int] = 1
     base: str
     media: str  # freebsd-update's work directory lives here, one per release
     release: str
     arch: str
+    extract: str
     patch: str  # "latest" or a pin such as "p3"
-    stamp: str
 
     def workdir(self, zfs: Zfs) -> Path:
         """freebsd-update's work directory (made if missing)."""
@@ -137,7 +142,7 @@ class UpdateTarget:
                              step="update check", changes=False)
 
 
-def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateTarget) -> str:
+def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInputs) -> str:
     """Bring the base to the wanted patch level (the pinned one, or with `patch: latest`
     what freebsd-update offers now) and record it; return it."""
     base, patch, release = target.base, target.patch, target.release
@@ -169,7 +174,7 @@ def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateTar
             zfs.clear_stamps(base, (key,), STEP)
         elif zfs.stamp(base, key) != value:
             zfs.set_stamp(base, key, value, STEP)
-    zfs.set_stamp(base, "update", target.stamp, STEP)
+    zfs.set_stamp(base, STEP, target.stamp, STEP)
     return level
 
 
