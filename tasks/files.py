@@ -18,7 +18,6 @@ import contextlib
 import errno
 import os
 import stat
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -156,7 +155,7 @@ def _write_new(dir_fd: int, name: str, data: bytes) -> None:
 
 def _replace(dir_fd: int, name: str, make: Callable[[str], None]) -> None:
     """Make a temporary entry with make(), rename it over name, and flush the directory."""
-    tmp = f".{name}.{uuid.uuid4().hex[:12]}.thinjail-tmp"
+    tmp = f".{name}.{os.urandom(6).hex()}.thinjail-tmp"
     try:
         make(tmp)
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)

@@ -109,20 +109,20 @@ class JailFiles:
     name: str
     root_mountpoint: Path
 
-    @property
+    @cached_property
     def container(self) -> str:
         return f"{containers_dataset(self.config)}/{self.name}"
 
-    @property
+    @cached_property
     def jail_root(self) -> Path:
         """The jail's `path`: a plain directory where the base is nullfs-mounted."""
         return self.root_mountpoint / f"{self.name}-nullfs-base"
 
-    @property
+    @cached_property
     def fstab(self) -> Path:
         return self.root_mountpoint / f"{self.name}-nullfs-base.fstab"
 
-    @property
+    @cached_property
     def conf(self) -> Path:
         return self.config.paths.jail_conf_d / f"{self.name}.conf"
 

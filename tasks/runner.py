@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
@@ -135,18 +134,25 @@ class Ahead(Generic[T]):
 
     def __init__(self, call: Callable[[], T]) -> None:
         self._pid = os.getpid()
-        self._future: Future[T] = Future()
-        threading.Thread(target=self._work, args=(call,), name="thinjail-ahead").start()
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(call,), name="thinjail-ahead")
+        self._thread.start()
 
     def _work(self, call: Callable[[], T]) -> None:
         try:
-            self._future.set_result(call())
-        except BaseException as exc:  # handed to whoever waits for the answer
-            self._future.set_exception(exc)
+            self._result = call()
+        except BaseException as exc:  # raised to whoever waits for the answer
+            self._error = exc
 
     def result(self) -> T | None:
         """The call's result (or its exception); None in a process that did not start it."""
-        return self._future.result() if os.getpid() == self._pid else None
+        if os.getpid() != self._pid:
+            return None
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 class CachedAnswer(Generic[T]):

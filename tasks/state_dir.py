@@ -52,4 +52,4 @@ class StateDir:
 
     def started(self, name: str) -> Path:
         """What jail `name` was last started with (host_state.StartInputs)."""
-        return self.path / "started" / name
+        return Path(f"{self.path}/started/{name}")  # one parse: a run asks it per jail

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -81,8 +80,10 @@ class Zfs:
 
     def mountpoint(self, name: str) -> Path:
         """Where the dataset is (or, once created with inherited mountpoint, will be) mounted."""
-        path = PurePosixPath(name)
         known = self.datasets()
+        if name in known and known[name].mountpoint.startswith("/"):
+            return Path(known[name].mountpoint)  # the common case, cheap: asked per jail
+        path = PurePosixPath(name)
         ancestors = [str(p) for p in [path, *path.parents] if str(p) != "."]
         # Datasets under the root are in the listing; the pool's are asked only when the
         # root itself does not exist yet.
@@ -148,7 +149,7 @@ class Zfs:
         self._cache = None
         if not self.runner.dry_run:
             # Replaced, not rewritten: a new file is a new identity for _generation.
-            write_atomic(self.generation_file, uuid.uuid4().hex.encode())
+            write_atomic(self.generation_file, os.urandom(16).hex().encode())
 
     def _change(self, argv: list[str], step: str, retry_busy: bool = False) -> None:
         try:

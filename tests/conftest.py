@@ -19,15 +19,24 @@ from tests.support.mirror import Mirror, publish, serve
 RELEASES = (RELEASE, "14.4-RELEASE", "14.3-RELEASE")
 
 
-@pytest.fixture(scope="session")
-def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _new_pool(directory: Path) -> str:
     problem = zfspool.zfs_available()
     if problem:
         if os.environ.get("CI") == "true":
             pytest.fail(f"ZFS is required under CI: {problem}")
         pytest.skip(problem)
     name = f"tj{uuid.uuid4().hex[:8]}"
-    zfspool.create_pool(name, tmp_path_factory.mktemp("pool"))
+    zfspool.create_pool(name, directory)
+    return name
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A pool per test module; each host gets its own parent dataset in it. One `zpool
+    destroy` at the module's end removes the module's datasets at once: destroying each
+    after its test waited seconds on every one (zfs-fuse holds a dataset busy after writes),
+    and keeping them all to the session's end made zfs-fuse stop mounting new ones."""
+    name = _new_pool(tmp_path_factory.mktemp("pool"))
     yield name
     zfspool.destroy_pool(name)
 
@@ -49,37 +58,44 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def retired(pool: str) -> Iterator[list[str]]:
-    """The parent datasets of a module's hosts, destroyed when the module ends: zfs-fuse
-    holds a dataset busy for seconds after it was written, so destroying each right after
-    its test spent most of the suite's time waiting; minutes later it goes at once."""
-    parents: list[str] = []
-    yield parents
-    for parent in parents:
-        zfspool.destroy_tree(parent)
+@pytest.fixture(scope="session")
+def template_image(mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """RELEASE's templates, built once per session by thinjail and exported with its own
+    `doit image`: hosts import them, unless their test is about building templates."""
+    tmp = tmp_path_factory.mktemp("image-host")
+    pool = _new_pool(tmp)
+    try:
+        builder = Host(pool=pool, root=f"{pool}/jails", tmp=tmp, mirror_url=mirror.url)
+        run = builder.doit("run", "image", f"image_dir={tmp / 'image'}")
+        assert run.returncode == 0, run.output
+    finally:
+        zfspool.destroy_pool(pool)
+    return tmp / "image"
 
 
-def _host(pool: str, mirror: Mirror, tmp: Path, retired: list[str],
+def _host(request: pytest.FixtureRequest, pool: str, mirror: Mirror, tmp: Path,
           freebsd: str = "15.1") -> Iterator[Host]:
     root = f"{pool}/{uuid.uuid4().hex[:8]}/jails"
+    builds = request.node.get_closest_marker("builds_templates") is not None
+    image = None if builds else request.getfixturevalue("template_image")
     mirror.requests.clear()
     tmp.mkdir(exist_ok=True)
-    retired.append(root.rsplit("/", 1)[0])
-    yield Host(pool=pool, root=root, tmp=tmp, mirror_url=mirror.url, freebsd=freebsd)
+    yield Host(pool=pool, root=root, tmp=tmp, mirror_url=mirror.url, freebsd=freebsd,
+               templates_from=image)
     mirror.faults.clear()
 
 
 @pytest.fixture
-def host(request: pytest.FixtureRequest, pool: str, mirror: Mirror, tmp_path: Path,
-         retired: list[str]) -> Iterator[Host]:
+def host(request: pytest.FixtureRequest, pool: str, mirror: Mirror,
+         tmp_path: Path) -> Iterator[Host]:
     """A stand-in jail host running FreeBSD 15.1, or the version a test module parametrizes
-    it with (`pytest.mark.parametrize("host", FREEBSD_VERSIONS, indirect=True)`)."""
-    yield from _host(pool, mirror, tmp_path, retired, getattr(request, "param", "15.1"))
+    it with (`pytest.mark.parametrize("host", FREEBSD_VERSIONS, indirect=True)`). It imports
+    the session's templates unless its test is marked `builds_templates`."""
+    yield from _host(request, pool, mirror, tmp_path, getattr(request, "param", "15.1"))
 
 
 @pytest.fixture
-def other_host(pool: str, mirror: Mirror, tmp_path: Path,
-               retired: list[str]) -> Iterator[Host]:
+def other_host(request: pytest.FixtureRequest, pool: str, mirror: Mirror,
+               tmp_path: Path) -> Iterator[Host]:
     """A second jail host: its own parent dataset, host files and fake state."""
-    yield from _host(pool, mirror, tmp_path / "other-host", retired)
+    yield from _host(request, pool, mirror, tmp_path / "other-host")

@@ -32,6 +32,7 @@ def build(host: Host) -> None:
     assert first.returncode == 0, first.output
 
 
+@pytest.mark.builds_templates
 def test_first_run_builds_a_vnet_thin_jail(host: Host) -> None:
     run = host.doit("run", "jail:pg-1")
     assert run.returncode == 0, run.output
@@ -182,6 +183,7 @@ def test_dataset_destroyed_by_hand_is_recreated(host: Host) -> None:
     assert (host.mountpoint("containers/pg-1") / "etc/rc").is_file()
 
 
+@pytest.mark.builds_templates
 def test_jail_data_survives_template_and_skeleton_changes(host: Host, tmp_path: Path) -> None:
     # The admin's own checkout, whose templates they edit.
     checkout = tmp_path / "checkout"
@@ -205,8 +207,8 @@ def test_jail_data_survives_template_and_skeleton_changes(host: Host, tmp_path: 
     # `doit info` names what changed.
     host.write_config()
     info = host.report("info", f"tzdns:{RELEASE}").stdout
-    assert "timezone: Asia/Shanghai -> UTC; zone_file: Asia/Shanghai -> UTC; resolv_conf: " \
-        in info, info
+    assert ("timezone: Asia/Shanghai -> UTC; zone_file: Asia/Shanghai -> UTC; "
+            "resolv_conf_content: ") in info, info
     run = host.doit("run")
     assert run.returncode == 0, run.output
     assert {f"tzdns:{RELEASE}", f"snapshot:{RELEASE}", "conf:pg-1"} <= run.ran()
@@ -229,6 +231,7 @@ def test_jail_data_survives_template_and_skeleton_changes(host: Host, tmp_path: 
     assert host.doit("run").ran() == set()
 
 
+@pytest.mark.builds_templates
 def test_checksum_mismatch_fails_fetch_and_nothing_looks_complete(host: Host) -> None:
     host.overrides["mirror"] = f"{host.mirror_url}/bad"
     run = host.doit("run", "jail:pg-1")
@@ -248,6 +251,7 @@ def test_checksum_mismatch_fails_fetch_and_nothing_looks_complete(host: Host) ->
     assert host.running() == {"pg-1"}
 
 
+@pytest.mark.builds_templates
 def test_dry_run_prints_the_plan_and_changes_nothing(host: Host) -> None:
     run = host.doit("run", "jail:pg-1", "dry_run=1")
     assert run.returncode == 0, run.output
@@ -272,6 +276,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(host: Host) -> None:
         assert host.doit("run", "jail:pg-1", "dry_run=1").ran() == {"conf:pg-1"}
 
 
+@pytest.mark.builds_templates
 def test_doit_list_explains_every_task(host: Host) -> None:
     host.write_config()
     listing = subprocess.run(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.support import zfspool
 from tests.support.host import RELEASE as R
 from tests.support.host import REPO, Host
@@ -37,6 +39,7 @@ def test_a_second_run_on_the_same_config_is_refused(host: Host, mirror: Mirror) 
     assert host.running() == {"pg-1"}
 
 
+@pytest.mark.builds_templates
 def test_out_of_space_names_the_step_and_command(host: Host) -> None:
     assert host.doit("run", "host:datasets").returncode == 0
     zfspool.run("zfs", "set", "quota=200K", host.dataset("templates"))

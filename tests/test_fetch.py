@@ -14,6 +14,8 @@ from tasks.steps.fetch import fetch_release, is_verified, sha256_of
 from tests.support.host import RELEASE, Host
 from tests.support.mirror import Mirror
 
+pytestmark = pytest.mark.builds_templates  # about building them from the mirror
+
 RELEASE_DIR = f"/amd64/amd64/{RELEASE}"
 
 

@@ -24,6 +24,8 @@ from tests.support.freebsd_base import build_base_txz
 from tests.support.host import RELEASE, Host
 from tests.support.mirror import Mirror, publish
 
+pytestmark = pytest.mark.builds_templates  # about building them from the mirror
+
 BASE, SKELETON = f"templates/{RELEASE}-base", f"templates/{RELEASE}-skeleton"
 HOST_FILE_TEXT = "the host's own file\n"
 

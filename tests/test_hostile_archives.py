@@ -14,6 +14,8 @@ from tasks.steps.archive import check_archive
 from tests.support.host import RELEASE, Host
 from tests.support.mirror import Mirror
 
+pytestmark = pytest.mark.builds_templates  # about building them from the mirror
+
 
 def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)

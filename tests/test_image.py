@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.support.host import RELEASE as R
 from tests.support.host import Host
 from tests.support.jailview import resolve
 from tests.support.mirror import Mirror
+
+pytestmark = pytest.mark.builds_templates  # about building them from the mirror
 
 NOT_AGAIN = {f"fetch:{R}", f"extract:{R}", f"update:{R}", f"skeleton:{R}"}
 

@@ -34,6 +34,8 @@ from tests.support.host import REPO, Host
 from tests.support.jailview import resolve
 from tests.support.mirror import Mirror
 
+pytestmark = pytest.mark.builds_templates  # about building them from the mirror
+
 BASE, SKELETON = f"templates/{R}-base", f"templates/{R}-skeleton"
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.support import zfspool
 from tests.support.host import RELEASE as R
 from tests.support.host import Host
+
+pytestmark = pytest.mark.builds_templates  # about building them from the mirror
 
 OLDER = "14.4-RELEASE"  # supported, its end of life near
 BASE = f"templates/{R}-base"

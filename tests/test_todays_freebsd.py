@@ -52,6 +52,7 @@ def test_the_readme_installs_by_origin_for_the_default_python(host: Host) -> Non
 
 # 2 and 3. End of life, kernel-only patch levels --------------------------------------------
 
+@pytest.mark.builds_templates
 def test_end_of_life_release_then_kernel_only_patch(host: Host) -> None:
     """On a 15.1 host: a release past its end of life builds, warns on every run and in
     status; a kernel-only patch is taken as freebsd-update reports it, restarts nothing, and
@@ -95,6 +96,7 @@ def test_end_of_life_release_then_kernel_only_patch(host: Host) -> None:
     assert host.doit("run", "jail:pg-1").ran() == set()
 
 
+@pytest.mark.builds_templates
 def test_end_of_life_release_still_installs_what_was_fetched(host: Host) -> None:
     host.overrides["release"] = EOL_RELEASE
     host.publish_patch("p2")
@@ -198,6 +200,7 @@ def test_a_failed_start_leaves_no_epair(host: Host) -> None:
 
 # 7. Architecture ------------------------------------------------------------------------------
 
+@pytest.mark.builds_templates
 def test_another_architecture_is_never_updated(host: Host, mirror: Mirror) -> None:
     other = "arm64" if host_machine() == "amd64" else "amd64"
     host.overrides["arch"] = other

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,8 @@ from tests.support import zfspool
 
 
 @pytest.fixture
-def root(pool: str) -> Iterator[str]:
-    top = f"{pool}/{uuid.uuid4().hex[:8]}"
-    yield f"{top}/jails"
-    zfspool.destroy_tree(top)
+def root(pool: str) -> str:
+    return f"{pool}/{uuid.uuid4().hex[:8]}/jails"
 
 
 def make(root: str, tmp_path: Path) -> tuple[Zfs, Path]:

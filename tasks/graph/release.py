@@ -23,7 +23,9 @@ def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
     """Download base.txz and MANIFEST; the archive counts only once its sha256 matches."""
     for plan in ctx.plan.releases():
         want = plan.extract
-        imported = [f"image_import:{plan.release}"] if ctx.image_source else []
+        # An image holds the configured release; a jail's pinned other release is fetched.
+        imported = [f"image_import:{plan.release}"] if (
+            ctx.image_source and plan.release == ctx.config.release) else []
         yield step(ctx, f"download {plan.mirror_dir}/base.txz into {plan.media}",
                    _fetch, {"ctx": ctx, "plan": plan},
                    name=plan.release, task_dep=["host:datasets", *imported],

@@ -50,6 +50,8 @@ class Host:
     repo: Path = REPO  # the checkout whose dodo.py runs
     fakes: bool = True  # False: a Linux host without even fake FreeBSD commands
     freebsd: str = "15.1"  # the FreeBSD version the fake commands behave as
+    # An image of RELEASE's templates the host imports rather than building them (`image:`).
+    templates_from: Path | None = None
     _seen: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -89,6 +91,8 @@ class Host:
                         "gateway": "192.168.7.101"},
             "jails": self.jails,
         }
+        if self.templates_from:
+            config["image"] = str(self.templates_from)
         config.update(self.overrides)
         return config
 
@@ -181,7 +185,7 @@ class Host:
         return f"{self.root}/{relative}"
 
     def exists(self, relative: str) -> bool:
-        return self.dataset(relative) in zfspool.zfs_names(self.pool)
+        return self.dataset(relative) in self.names()
 
     def get(self, relative: str, prop: str) -> str:
         return zfspool.zfs_get(self.dataset(relative), prop)

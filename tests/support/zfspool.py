@@ -7,8 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
-# zfs-fuse keeps a dataset "busy" for seconds after writes; `destroy -r` of a tree makes
-# progress on each try, so cleanup retries for a bounded time.
+# zfs-fuse keeps a dataset "busy" for seconds after writes, so `zpool destroy` at cleanup
+# retries for a bounded time.
 BUSY_TIMEOUT = 90.0
 BUSY_SLEEP = 0.5
 
@@ -44,14 +44,6 @@ def create_pool(name: str, directory: Path, size: str = "2G") -> None:
 
 def destroy_pool(name: str) -> None:
     run("zpool", "destroy", "-f", name, retry_busy=True)
-
-
-def destroy_tree(dataset: str) -> None:
-    """Test cleanup only (thinjail destroys recursively only what `doit purge` empties from
-    its trash)."""
-    exists = subprocess.run(["zfs", "list", "-H", "-o", "name", dataset], capture_output=True)
-    if exists.returncode == 0:
-        run("zfs", "destroy", "-r", "-R", dataset, retry_busy=True)
 
 
 def _bytes(size: str) -> int:
