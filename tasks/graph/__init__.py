@@ -51,24 +51,29 @@ def _record_inputs(record: InputsRecord, made_from: tuple[StepInputs, ...]) -> N
         record.save(named)
 
 
+def _generate(generator: TaskGenerator, context: Context) -> Any:
+    try:
+        tasks = generator(context)
+        if isinstance(tasks, dict):
+            return tasks
+        made = list(tasks)  # generated here, so errors surface here
+    except (ThinjailError, OSError) as error:  # e.g. ZFS unreadable: one line, no traceback
+        sys.exit(f"thinjail: {one_line(error)}")
+    # The group task (`doit start` for every start:<name>) has no actions of its own, so it is
+    # up to date by definition: doit then reports "success" only for tasks whose actions ran,
+    # which is what "changed" means to a caller (the Ansible role).
+    if any("name" in task for task in made):  # subtasks, not basename-only tasks
+        made.insert(0, {"name": None, "doc": generator.__doc__, "uptodate": [True]})
+    return (task for task in made)  # doit wants a generator
+
+
 def bind(generator: TaskGenerator, context: Context) -> Callable[[], Any]:
     """A doit `task_*` function for a generator that takes the run's context; keeps the
     generator's docstring, which `doit list` shows."""
 
-    def task() -> Any:
-        try:
-            tasks = generator(context)
-            if isinstance(tasks, dict):
-                return tasks
-            made = list(tasks)  # generated here, so errors surface here
-        except (ThinjailError, OSError) as error:  # e.g. ZFS unreadable: one line, no traceback
-            sys.exit(f"thinjail: {one_line(error)}")
-        # The group task (`doit start` for every start:<name>) has no actions of its own, so
-        # it is up to date by definition: doit then reports "success" only for tasks whose
-        # actions ran, which is what "changed" means to a caller (the Ansible role).
-        if any("name" in task for task in made):  # subtasks, not basename-only tasks
-            made.insert(0, {"name": None, "doc": generator.__doc__, "uptodate": [True]})
-        return (task for task in made)  # doit wants a generator
+    # One line: doit reads each task function's source to order them (inspect.getsourcelines
+    # tokenizes its whole body, a cost every run pays once per task family).
+    def task() -> Any: return _generate(generator, context)
 
     task.__doc__ = generator.__doc__
     task.__name__ = generator.__name__
