@@ -10,14 +10,13 @@ where `doit image` writes, `image=<dir or URL>` to import templates instead of b
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from doit import get_var
 
-from tasks import doit_state
-from tasks.context import load_context
 from tasks.errors import ThinjailError, one_line
-from tasks.graph import bind, host, image, jails, lifecycle, release
-from tasks.locks import hold_run_lock
+from tasks.invocation import parse_invocation
+from tasks.zfs import ListingAhead
 
 CONFIG = Path(get_var("config", str(Path(__file__).with_name("config.yaml"))))
 
@@ -26,15 +25,33 @@ def flag(name: str) -> bool:
     return get_var(name, "0").lower() in ("1", "yes", "true")
 
 
+def fail(error: Exception) -> NoReturn:
+    sys.exit(f"thinjail: {one_line(error)}")
+
+
 DRY_RUN = flag("dry_run")
 
 # doit commands that only report; every other one may change the host.
 REPORTING = {"list", "info", "help", "dumpdb", "tabcompletion", "strace"}
 
 try:
-    CONTEXT = load_context(CONFIG, dry_run=DRY_RUN, image_dir=get_var("image_dir", None),
+    # Bad input stops here, before any command has run.
+    RUN = parse_invocation(CONFIG, dry_run=DRY_RUN, image_dir=get_var("image_dir", None),
                            image=get_var("image", None), check_updates=flag("check_updates"),
                            state_of=get_var("state_of", None))
+except (ThinjailError, OSError) as error:
+    fail(error)
+# ZFS lists the parent dataset while the rest of thinjail is imported: on a no-op, that
+# listing is the largest cost. (pyproject.toml lets these imports follow code.)
+LISTING = ListingAhead(RUN.runner, RUN.config.zfs_root, RUN.state.zfs_generation)
+
+from tasks import doit_state
+from tasks.context import load_context
+from tasks.graph import bind, host, image, jails, lifecycle, release
+from tasks.locks import hold_run_lock
+
+try:
+    CONTEXT = load_context(RUN, LISTING)
     reporting = bool(REPORTING & set(sys.argv[1:2]))
     if not reporting and not DRY_RUN:
         # One run per config at a time; held until this process ends.
@@ -47,8 +64,8 @@ try:
     for warning in warnings:
         print(f"thinjail: warning: {warning}", file=sys.stderr)
 except (ThinjailError, OSError) as error:
-    # Bad input, or another run in progress, stops here, before any command has run.
-    sys.exit(f"thinjail: {one_line(error)}")
+    # Another run in progress, or ZFS unreadable, stops here, before any command that changes.
+    fail(error)
 
 DOIT_CONFIG = {
     "default_tasks": ["jail", "orphans"],
@@ -79,9 +96,11 @@ task_rc = bind(jails.task_rc, CONTEXT)
 task_start = bind(jails.task_start, CONTEXT)
 task_provision = bind(jails.task_provision, CONTEXT)
 task_jail = bind(jails.task_jail, CONTEXT)
-# Lifecycle, by name only: stop, restart, destroy:<name>, purge; status and the orphan report
-task_stop = bind(lifecycle.task_stop, CONTEXT)
-task_restart = bind(lifecycle.task_restart, CONTEXT)
+# Lifecycle, by name only: stop, restart, destroy:<name>, purge; status and the orphan report.
+# A run makes stop:* and restart:* only when it names them. destroy:<name> is always made:
+# `doit destroy` alone must fail as no task, not pass as an empty group.
+task_stop = bind(lifecycle.task_stop, CONTEXT, on_demand=True)
+task_restart = bind(lifecycle.task_restart, CONTEXT, on_demand=True)
 task_destroy = bind(lifecycle.task_destroy, CONTEXT)
 task_purge = bind(lifecycle.task_purge, CONTEXT)
 task_orphans = bind(lifecycle.task_orphans, CONTEXT)

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.checks import Checks
-from tasks.config import Config, load_config, machine_of, valid_image_source
-from tasks.errors import ConfigError
+from tasks.config import Config
 from tasks.host_state import HostInterfaces, OfferRecord, RunningJails
+from tasks.invocation import Invocation
 from tasks.plan import Planner
-from tasks.runner import HOST_ZFS_LOCK, Runner
+from tasks.runner import Runner
 from tasks.state_dir import StateDir
-from tasks.steps.update import eol_warning, host_machine
-from tasks.zfs import Zfs
+from tasks.steps.update import eol_warning
+from tasks.zfs import ListingAhead, Zfs
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -49,32 +49,14 @@ class Context:
                 if (since := self.zfs.stamp(plan.base, "eol"))]
 
 
-def load_context(config_path: Path, dry_run: bool = False, image_dir: str | None = None,
-                 image: str | None = None, check_updates: bool = False,
-                 state_of: str | None = None) -> Context:
-    """Validate the config and the command line (before any command runs), then set up the
-    run's objects. `check_updates` asks freebsd-update now, however recent its last answer;
-    `state_of` (dry-run only) plans a proposed config against the state of the one in use."""
-    config = load_config(config_path)
-    if config.patch == "latest" and machine_of(config.arch) != host_machine():
-        raise ConfigError([f"{config_path}: arch: {config.arch} is not this host's "
-                           f"architecture ({host_machine()}), and freebsd-update installs the "
-                           "host's own files, which would break the templates: pin a patch "
-                           "level such as p0, or build on a host of that architecture"])
-    if image is not None and not valid_image_source(image):
-        raise ConfigError([f"image={image}: not an absolute path or an http(s)/file URL"])
-    if image_dir is not None and not image_dir.startswith("/"):
-        raise ConfigError([f"image_dir={image_dir}: use an absolute path"])
-    if state_of is not None and not dry_run:
-        raise ConfigError([f"state_of={state_of}: only with dry_run=1 (a real run keeps the "
-                           "state of its own config)"])
-    state = StateDir.of(Path(state_of) if state_of else config_path)
-    state.path.mkdir(parents=True, exist_ok=True)
-    runner = Runner(log_path=state.commands_log, dry_run=dry_run, zfs_lock=HOST_ZFS_LOCK)
-    zfs = Zfs(runner, config.zfs_root, state.zfs_generation)
-    offers = OfferRecord(state.patch_offers, 0 if check_updates else config.update_check)
-    return Context(config=config, runner=runner, zfs=zfs, running=RunningJails(runner),
-                   interfaces=HostInterfaces(runner), state=state, offers=offers,
-                   plan=Planner(config, zfs), checks=Checks(zfs, runner, offers, state.inputs),
-                   image_dir=Path(image_dir) if image_dir else None,
-                   image_source=image or config.image)
+def load_context(run: Invocation, listing: ListingAhead | None = None) -> Context:
+    """Set up the run's objects for a checked invocation; `listing` is the ZFS listing
+    started as soon as the config named the parent dataset."""
+    config, state = run.config, run.state
+    zfs = Zfs(run.runner, config.zfs_root, state.zfs_generation, listing)
+    offers = OfferRecord(state.patch_offers, 0 if run.check_updates else config.update_check)
+    return Context(config=config, runner=run.runner, zfs=zfs, running=RunningJails(run.runner),
+                   interfaces=HostInterfaces(run.runner), state=state, offers=offers,
+                   plan=Planner(config, zfs),
+                   checks=Checks(zfs, run.runner, offers, state.inputs),
+                   image_dir=run.image_dir, image_source=run.image_source)

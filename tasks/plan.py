@@ -216,11 +216,12 @@ class Planner:
     @cached_property
     def _orphans(self) -> list[str]:
         configured = {jail.name for jail in self.config.jails}
-        found = set(self.zfs.children(self.containers))
+        found = set(self.zfs.children(self.containers)) - configured
         conf_d = self.config.paths.jail_conf_d
-        if conf_d.is_dir():
-            found |= {path.stem for path in conf_d.glob("*.conf") if is_managed(path)}
-        return sorted(found - configured)
+        if conf_d.is_dir():  # only the files of unconfigured jails are read
+            found |= {path.stem for path in conf_d.glob("*.conf")
+                      if path.stem not in configured and is_managed(path)}
+        return sorted(found)
 
     def orphans(self) -> list[str]:
         """Jails thinjail made that config.yaml no longer names: a dataset under containers

@@ -2,6 +2,8 @@
 
 The listing is a single `zfs get -r` over the parent dataset. Our own changes invalidate it
 through a generation file, so processes of a parallel doit run (`-n`) see each other's changes.
+A run starts it as soon as its config is checked (ListingAhead): on a no-op it is the largest
+cost, and it then overlaps the import of the rest of thinjail.
 Only the subset of zfs(8) that both FreeBSD's OpenZFS and zfs-fuse (pool v23) accept is used.
 """
 
@@ -13,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from tasks.errors import CommandError, last_lines
+from tasks.errors import CommandError, ThinjailError, last_lines
 from tasks.files import write_atomic
-from tasks.runner import Runner
+from tasks.runner import Ahead, Runner
 
 STAMP_PREFIX = "thinjail:"
 # The stamps steps write, and the mark on every dataset thinjail created (so it never
@@ -39,23 +41,48 @@ class Dataset:
     stamps: dict[str, str] = field(default_factory=dict)
 
 
+class ListingAhead:
+    """The listing of a parent dataset, started in a thread before it is needed."""
+
+    def __init__(self, runner: Runner, root: str, generation_file: Path) -> None:
+        self.root = root
+        self.generation = _generation(generation_file)  # taken before the listing is
+        self._ahead = Ahead(lambda: _list(runner, root))
+
+    def result(self) -> dict[str, Dataset] | None:
+        """The listing, or None: asked in another process, or failed (the run's own listing
+        then reports why)."""
+        try:
+            return self._ahead.result()
+        except ThinjailError:
+            return None
+
+
 class Zfs:
     """ZFS state under one parent dataset, listed once and cached until we change it."""
 
-    def __init__(self, runner: Runner, root: str, generation_file: Path) -> None:
+    def __init__(self, runner: Runner, root: str, generation_file: Path,
+                 ahead: ListingAhead | None = None) -> None:
         self.runner = runner
         self.root = root
         self.generation_file = generation_file
+        self._ahead = ahead  # the listing of root, started early (dodo.py)
         self._cache: dict[str, Dataset] | None = None
         self._cache_generation: tuple[int, int] | None = None
         self._ancestors: dict[str, str] | None = None
 
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_ahead": None}  # a thread does not cross processes
+
     # reading -----------------------------------------------------------------------------
 
     def datasets(self) -> dict[str, Dataset]:
-        generation = self._generation()
+        generation = _generation(self.generation_file)
+        if self._cache is None and self._ahead is not None:
+            ahead, self._ahead = self._ahead, None
+            self._cache, self._cache_generation = ahead.result(), ahead.generation
         if self._cache is None or generation != self._cache_generation:
-            self._cache = self._list()
+            self._cache = _list(self.runner, self.root)
             self._cache_generation = generation
         return self._cache
 
@@ -96,33 +123,6 @@ class Zfs:
                 return _below(mounts[ancestor], ancestor, path.relative_to(ancestor))
         raise CommandError(f"zfs: no pool holds {name}: create the pool or fix zfs.root")
 
-    def _list(self) -> dict[str, Dataset]:
-        props = ",".join([*NATIVE_PROPS, *(STAMP_PREFIX + k for k in USER_PROPS)])
-        result = self.runner.run(
-            ["zfs", "get", "-H", "-p", "-r", "-o", "name,property,value,source", props,
-             self.root], step="zfs list", changes=False, ok_codes=(0, 1))
-        if result.returncode != 0:
-            if "does not exist" in result.stderr:
-                return {}
-            raise CommandError(f"zfs list: `zfs get ... {self.root}` failed: "
-                               f"{last_lines(result.stderr)}")
-        found: dict[str, Dataset] = {}
-        for line in result.stdout.splitlines():
-            name, prop, value, source = line.split("\t")
-            ds = found.setdefault(name, Dataset(name))
-            if prop.startswith(STAMP_PREFIX):
-                # Only a stamp set on the dataset itself (or received with it from an image)
-                # counts, never an inherited one.
-                if source in ("local", "received") and value != "-":
-                    ds.stamps[prop[len(STAMP_PREFIX):]] = value
-            elif prop == "used":
-                ds.used = int(value) if value.isdigit() else 0
-            elif prop == "origin":
-                ds.origin = None if value == "-" else value
-            else:
-                setattr(ds, prop, value)
-        return found
-
     def _ancestor_mounts(self) -> dict[str, str]:
         """Mountpoints of the parent dataset's ancestors, asked only while it does not exist."""
         if self._ancestors is None:
@@ -133,15 +133,6 @@ class Zfs:
             self._ancestors = dict(
                 line.split("\t", 1) for line in (result.stdout.splitlines() if result else []))
         return self._ancestors
-
-    def _generation(self) -> tuple[int, int] | None:
-        """Identity of the generation file, which every change replaces: a stat, not a read,
-        because every ZFS question of a run asks it."""
-        try:
-            st = os.stat(self.generation_file)
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_mtime_ns
 
     # changing ----------------------------------------------------------------------------
 
@@ -207,6 +198,45 @@ class Zfs:
         present = [k for k in keys if self.stamp(name, k) is not None]
         for key in present:
             self._change(["zfs", "inherit", f"{STAMP_PREFIX}{key}", name], step)
+
+
+def _list(runner: Runner, root: str) -> dict[str, Dataset]:
+    props = ",".join([*NATIVE_PROPS, *(STAMP_PREFIX + k for k in USER_PROPS)])
+    result = runner.run(
+        ["zfs", "get", "-H", "-p", "-r", "-o", "name,property,value,source", props,
+         root], step="zfs list", changes=False, ok_codes=(0, 1))
+    if result.returncode != 0:
+        if "does not exist" in result.stderr:
+            return {}
+        raise CommandError(f"zfs list: `zfs get ... {root}` failed: "
+                           f"{last_lines(result.stderr)}")
+    found: dict[str, Dataset] = {}
+    for line in result.stdout.splitlines():
+        name, prop, value, source = line.split("\t")
+        ds = found.setdefault(name, Dataset(name))
+        if prop.startswith(STAMP_PREFIX):
+            # Only a stamp set on the dataset itself (or received with it from an image)
+            # counts, never an inherited one.
+            if source in ("local", "received") and value != "-":
+                ds.stamps[prop[len(STAMP_PREFIX):]] = value
+        elif prop == "used":
+            ds.used = int(value) if value.isdigit() else 0
+        elif prop == "origin":
+            ds.origin = None if value == "-" else value
+        else:
+            setattr(ds, prop, value)
+    return found
+
+
+
+def _generation(generation_file: Path) -> tuple[int, int] | None:
+    """Identity of the generation file, which every change replaces: a stat, not a read,
+    because every ZFS question of a run asks it."""
+    try:
+        st = os.stat(generation_file)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _retrying_busy(attempt: Callable[[], object]) -> None:

@@ -28,4 +28,6 @@ timeout 20 zpool list >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q -e '.[test]'
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+# Two workers, a test module each at a time (its pool and hosts stay in one process); ZFS
+# changes from both pass through thinjail's host-wide lock (tests/support/zfspool.py).
+exec .venv/bin/python -m pytest -n 2 --dist loadscope "$@"

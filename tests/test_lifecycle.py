@@ -4,6 +4,7 @@ the trash, orphans, VNET details and first-boot provisioning."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from pathlib import Path
 
@@ -85,6 +86,33 @@ def test_restart_and_a_changed_conf_restart_only_that_jail(host: Host) -> None:
     assert [c["argv"][3:] for c in run.calls if c["tool"] == "jail"] == [["-rc", "pg-1"]]
     assert host.running() == {"pg-1", "dev"}
     assert host.doit("run").ran() == set()
+
+
+def test_a_hand_edited_fstab_restarts_its_jail(host: Host) -> None:
+    build(host)
+    # The start record keeps each file's identity, so a no-op reads no file whose identity
+    # it has; an edit of the same size is still seen.
+    fstab = host.mountpoint() / "pg-1-nullfs-base.fstab"
+    fstab.write_text(fstab.read_text().replace("in mount order", "in MOUNT ORDER"))
+    run = host.doit("run")
+    assert run.ran() == {"start:pg-1"}, run.output
+    assert [c["argv"][3:] for c in run.calls if c["tool"] == "jail"] == [["-rc", "pg-1"]]
+    assert host.doit("run").ran() == set()
+    # An earlier thinjail kept the digest alone: upgrading thinjail restarts nothing.
+    record = host.state_dir / "started/pg-1"
+    record.write_text(json.loads(record.read_text())["digest"])
+    assert host.doit("run").ran() == set()
+
+
+def test_stop_and_restart_tasks_are_made_when_named(host: Host) -> None:
+    """A run makes them only when a task of theirs is named; `doit list` shows each."""
+    build(host)
+    listing = host.report("list", "--all")
+    assert {"stop:pg-1", "restart:pg-1"} <= set(listing.stdout.split()), listing.stdout
+    run = host.doit("run")
+    assert not any(name.startswith(("stop", "restart")) for name in run.results)
+    stop = host.doit("run", "stop")
+    assert stop.returncode == 0 and host.running() == set(), stop.output
 
 
 def test_status_lists_every_jail(host: Host) -> None:

@@ -83,6 +83,11 @@ def test_read_rc_vars(tmp_path: Path) -> None:
                        "jail_enable=YES\njail_list='a b c'\n")
     assert read_rc_vars(rc_conf) == {"hostname": "h", "jail_list": "a b c",
                                      "jail_enable": "YES"}
+    # Plain "..." values are taken as they are, the rest as sh would read them.
+    rc_conf.write_text('a="x  y "\nb="x"#c\nc="p$q"\nd="x\\"y"\ne=""\nf="a""b"\ng="a" b\n'
+                       'h="/j/pg-1.conf"  \n')
+    assert read_rc_vars(rc_conf) == {"a": "x  y ", "b": "x", "c": "p$q", "d": 'x"y', "e": "",
+                                     "f": "ab", "g": "a b", "h": "/j/pg-1.conf"}
 
 
 @pytest.mark.parametrize(("current", "name", "expected"), [

@@ -10,7 +10,7 @@ import jailconf
 import pytest
 import yaml
 
-from tasks.steps.update import host_machine
+from tasks.config import host_machine
 from tests.support.host import FREEBSD_VERSIONS, RELEASE, REPO, Host, Run
 from tests.support.mirror import Mirror, publish
 

@@ -11,6 +11,7 @@ from tasks.config.model import (
     Network,
     Paths,
     conf_var,
+    host_machine,
     machine_of,
     release_major,
     valid_image_source,
@@ -18,5 +19,5 @@ from tasks.config.model import (
 from tasks.config.validator import parse_config
 
 __all__ = ["DEFAULT_DEVFS_RULESET", "DEFAULT_UPDATE_CHECK", "MIRROR_ARCH_DIRS", "Config",
-           "Jail", "Network", "Paths", "conf_var", "load_config", "machine_of",
+           "Jail", "Network", "Paths", "conf_var", "host_machine", "load_config", "machine_of",
            "parse_config", "release_major", "valid_image_source"]

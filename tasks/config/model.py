@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,16 @@ class Config:
             if jail.name == name:
                 return jail
         raise KeyError(name)
+
+
+# `uname -m` of other systems, in FreeBSD's words (freebsd-update uses the host's).
+MACHINE_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "i686": "i386", "i586": "i386",
+                   "riscv64": "riscv", "ppc64": "powerpc", "ppc64le": "powerpc"}
+
+
+def host_machine() -> str:
+    machine = os.uname().machine
+    return MACHINE_ALIASES.get(machine, machine)
 
 
 def machine_of(arch: str) -> str:

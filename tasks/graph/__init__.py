@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from doit import create_after
 from doit.exceptions import TaskFailed
 
 from tasks.context import Context
@@ -67,9 +68,12 @@ def _generate(generator: TaskGenerator, context: Context) -> Any:
     return (task for task in made)  # doit wants a generator
 
 
-def bind(generator: TaskGenerator, context: Context) -> Callable[[], Any]:
+def bind(generator: TaskGenerator, context: Context, on_demand: bool = False,
+         ) -> Callable[[], Any]:
     """A doit `task_*` function for a generator that takes the run's context; keeps the
-    generator's docstring, which `doit list` shows."""
+    generator's docstring, which `doit list` shows. `on_demand` tasks are made only when a
+    run names them (doit's delayed creation): a run of other tasks skips making them, while
+    `doit list` and `doit info` still show each one."""
 
     # One line: doit reads each task function's source to order them (inspect.getsourcelines
     # tokenizes its whole body, a cost every run pays once per task family).
@@ -77,4 +81,4 @@ def bind(generator: TaskGenerator, context: Context) -> Callable[[], Any]:
 
     task.__doc__ = generator.__doc__
     task.__name__ = generator.__name__
-    return task
+    return create_after()(task) if on_demand else task

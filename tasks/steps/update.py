@@ -19,13 +19,12 @@ for `update_check` seconds (OfferRecord) rather than asked on every run.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from tasks.config import machine_of
+from tasks.config import host_machine, machine_of
 from tasks.errors import ThinjailError, last_lines
 from tasks.files import make_dirs_beneath
 from tasks.host_state import Offer, OfferRecord
@@ -46,9 +45,6 @@ EOL_SINCE_RE = re.compile(r"^Any security issues discovered after (.+?)\s*$", re
 APPROACHING_EOL_RE = re.compile(r"^WARNING: FreeBSD \S+ is approaching its End-of-Life date\."
                                 r"[^\n]*\n[^\n]*\n[^\n]*", re.MULTILINE)
 PAGER_ENV = {"PAGER": "cat"}
-# `uname -m` of other systems, in FreeBSD's words (freebsd-update uses the host's).
-MACHINE_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "i686": "i386", "i586": "i386",
-                   "riscv64": "riscv", "ppc64": "powerpc", "ppc64le": "powerpc"}
 
 
 def level_of(version: str) -> str:
@@ -68,11 +64,6 @@ def patch_level(tree: Path) -> str:
     if match is None:
         raise ThinjailError(f"{STEP}: {script} has no USERLAND_VERSION line")
     return level_of(match.group(1))
-
-
-def host_machine() -> str:
-    machine = os.uname().machine
-    return MACHINE_ALIASES.get(machine, machine)
 
 
 def require_host_machine(arch: str, release: str) -> None:

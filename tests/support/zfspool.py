@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
 from pathlib import Path
+
+from tasks.locks import file_lock
+from tasks.runner import HOST_ZFS_LOCK
 
 # zfs-fuse keeps a dataset "busy" for seconds after writes, so `zpool destroy` at cleanup
 # retries for a bounded time.
@@ -25,9 +29,13 @@ def zfs_available() -> str | None:
 
 
 def run(*argv: str, retry_busy: bool = False) -> str:
+    """Run a zfs or zpool command; one that changes a pool holds thinjail's host-wide lock,
+    as thinjail's own do, so that tests in parallel workers never change pools at once."""
     deadline = time.monotonic() + (BUSY_TIMEOUT if retry_busy else 0)
+    changes = argv[1] not in ("get", "list")
     while True:
-        result = subprocess.run(argv, capture_output=True, text=True)
+        with file_lock(HOST_ZFS_LOCK) if changes else contextlib.nullcontext():
+            result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode == 0:
             return result.stdout
         if "busy" not in result.stderr or time.monotonic() > deadline:

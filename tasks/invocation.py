@@ -1,0 +1,51 @@
+"""What one run was asked to do, every part checked before any command runs: the config and
+doit's command-line variables. Light on imports, so that dodo.py can start ZFS's listing
+right after it, while the rest of thinjail is imported (tasks/zfs.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.config import Config, host_machine, load_config, machine_of, valid_image_source
+from tasks.errors import ConfigError
+from tasks.runner import HOST_ZFS_LOCK, Runner
+from tasks.state_dir import StateDir
+
+
+@dataclass(frozen=True)
+class Invocation:
+    config: Config
+    state: StateDir
+    runner: Runner
+    check_updates: bool = False  # ask freebsd-update now, however recent its last answer
+    image_dir: Path | None = None  # where `doit image` writes (default: in the media dataset)
+    image_source: str | None = None  # an image to import instead of building the templates
+
+
+def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | None = None,
+                     image: str | None = None, check_updates: bool = False,
+                     state_of: str | None = None) -> Invocation:
+    """Validate the config and the command line; raise ConfigError before any command runs.
+    `state_of` (dry-run only) plans a proposed config against the state of the one in use."""
+    config = load_config(config_path)
+    if config.patch == "latest" and machine_of(config.arch) != host_machine():
+        raise ConfigError([f"{config_path}: arch: {config.arch} is not this host's "
+                           f"architecture ({host_machine()}), and freebsd-update installs the "
+                           "host's own files, which would break the templates: pin a patch "
+                           "level such as p0, or build on a host of that architecture"])
+    if image is not None and not valid_image_source(image):
+        raise ConfigError([f"image={image}: not an absolute path or an http(s)/file URL"])
+    if image_dir is not None and not image_dir.startswith("/"):
+        raise ConfigError([f"image_dir={image_dir}: use an absolute path"])
+    if state_of is not None and not dry_run:
+        raise ConfigError([f"state_of={state_of}: only with dry_run=1 (a real run keeps the "
+                           "state of its own config)"])
+    state = StateDir.of(Path(state_of) if state_of else config_path)
+    state.path.mkdir(parents=True, exist_ok=True)
+    return Invocation(config=config, state=state,
+                      runner=Runner(log_path=state.commands_log, dry_run=dry_run,
+                                    zfs_lock=HOST_ZFS_LOCK),
+                      check_updates=check_updates,
+                      image_dir=Path(image_dir) if image_dir else None,
+                      image_source=image or config.image)
