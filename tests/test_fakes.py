@@ -80,6 +80,55 @@ def test_freebsd_update_kernel_only_level_leaves_userland_behind(tmp_path: Path)
     assert "No updates needed to update system to 15.1-RELEASE-p3." in again.stdout
 
 
+def patch_file(host: Host, level: str, path: str, text: str) -> None:
+    """FreeBSD's version of `path` from patch level `level` on (p0: as released)."""
+    target = host.fake_state / "patch-files" / level / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+
+
+def test_freebsd_update_updates_only_files_present_through_links(tmp_path: Path) -> None:
+    """fetch_inspect_system's `[ -e ${BASEDIR}/${F} ]`: a file under a link that does not
+    resolve on the host is "not present" and skipped; under one that does, it is updated
+    where the link leads. A file changed locally under /etc is left and listed."""
+    host = stand_in(tmp_path)
+    tree = template(tmp_path, "15.1-RELEASE")
+    skeleton = tmp_path / "skeleton-dataset"
+    for directory in (tree / "usr/share/keys", skeleton / "etc/ssl/certs", tree / "skeleton"):
+        directory.mkdir(parents=True)
+    (tree / "etc").symlink_to("skeleton/etc")  # as after thinjail's split: dangling here
+    for path, text in (("etc/rc", "rc p0\n"), ("etc/ssl/certs/ca.pem", "ca p0\n"),
+                       ("etc/motd.template", "motd p0\n"), ("usr/share/keys/k", "k p0\n")):
+        patch_file(host, "p0", path, text)
+        (skeleton / path if path.startswith("etc/") else tree / path).write_text(text)
+    patch_file(host, "p1", "etc/rc", "rc p1\n")
+    patch_file(host, "p2", "etc/rc", "rc p2\n")
+    patch_file(host, "p2", "etc/ssl/certs/ca.pem", "ca p2\n")
+    patch_file(host, "p2", "etc/motd.template", "motd p2\n")
+    patch_file(host, "p2", "usr/share/keys/k", "k p2\n")
+    (host.fake_state / "latest-patch").write_text("p2")
+
+    missed = freebsd_update(host, tree, "15.1-RELEASE", "fetch", "install")
+    assert missed.returncode == 0, missed.stdout
+    assert "/etc/rc" not in missed.stdout and "/usr/share/keys/k" in missed.stdout
+    assert (tree / "usr/share/keys/k").read_text() == "k p2\n"
+    assert (skeleton / "etc/rc").read_text() == "rc p0\n"  # the patch never reached /etc
+    assert 'USERLAND_VERSION="15.1-RELEASE-p2"' in userland(tree)
+
+    # With the skeleton where the links lead, /etc is patched, except a file changed locally.
+    (tree / "bin/freebsd-version").write_text('USERLAND_VERSION="15.1-RELEASE"\n')
+    (tree / "skeleton").rmdir()
+    (tree / "skeleton").symlink_to(skeleton)  # stands for the skeleton mounted there
+    (skeleton / "etc/motd.template").write_text("our own motd\n")
+    reached = freebsd_update(host, tree, "15.1-RELEASE", "fetch", "install")
+    assert reached.returncode == 0, reached.stdout
+    assert "modified\nlocally:\n/etc/motd.template" in reached.stdout
+    assert (skeleton / "etc/rc").read_text() == "rc p2\n"
+    assert (skeleton / "etc/ssl/certs/ca.pem").read_text() == "ca p2\n"
+    assert (skeleton / "etc/motd.template").read_text() == "our own motd\n"
+    assert (tree / "etc").is_symlink() and (tree / "skeleton").is_symlink()  # not replaced
+
+
 def test_freebsd_update_refuses_without_a_terminal_or_pager(tmp_path: Path) -> None:
     host = stand_in(tmp_path)
     tree = template(tmp_path, "15.1-RELEASE")
