@@ -12,6 +12,7 @@ from pathlib import Path
 from tasks.errors import ThinjailError
 from tasks.host_state import HostInterfaces, Offer, OfferRecord, RunningJails, StartInputs
 from tasks.inputs import InputsRecord, StepInputs
+from tasks.plan import ReleasePlan
 from tasks.runner import Runner
 from tasks.steps.datasets import is_private
 from tasks.steps.fetch import is_verified
@@ -142,6 +143,20 @@ class DatasetsExist(LiveCheck):
 
     def __repr__(self) -> str:
         return f"<datasets exist: {', '.join(self.names)}>"
+
+
+@dataclass
+class SnapshotTaken(LiveCheck):
+    """The skeleton's content-named snapshot exists, named as the skeleton is now."""
+
+    zfs: Zfs
+    release: ReleasePlan
+
+    def __call__(self) -> bool:
+        return self.zfs.exists(self.release.current_snapshot(self.zfs))
+
+    def __repr__(self) -> str:
+        return f"<{self.release.current_snapshot(self.zfs)} exists>"
 
 
 @dataclass

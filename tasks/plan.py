@@ -68,7 +68,8 @@ class ReleasePlan:
 
     @cached_property
     def update(self) -> UpdateInputs:
-        return UpdateInputs(base=self.base, media=self.media, release=self.release,
+        return UpdateInputs(base=self.base, skeleton=self.skeleton, media=self.media,
+                            release=self.release,
                             arch=self.config.arch, extract=self.extract.stamp,
                             patch=self.config.patch)
 
@@ -81,13 +82,19 @@ class ReleasePlan:
     def certs(self) -> CertsInputs:
         return CertsInputs(skeleton=self.skeleton, split=self.split.stamp)
 
-    @cached_property
-    def snapshot(self) -> str:
+    def snapshot(self, patched: str | None = None) -> str:
         """The skeleton snapshot new jails are cloned from. Its name carries the digest of
         everything in the skeleton, so a changed skeleton gets a new snapshot and jails
-        cloned from an older one keep it as their origin."""
-        content = digest(self.split.stamp, self.tzdns.stamp, self.certs.stamp)
+        cloned from an older one keep it as their origin. `patched` is the level a patch
+        update brought the split skeleton's files to (none before any)."""
+        content = digest(self.split.stamp, self.tzdns.stamp, self.certs.stamp,
+                         *([patched] if patched else []))
         return f"{self.skeleton}@base-{content[:10]}"
+
+    def current_snapshot(self, zfs: Zfs) -> str:
+        """The snapshot for the skeleton as ZFS has it now (asked when a step runs: an
+        update earlier in the run may have patched it)."""
+        return self.snapshot(zfs.stamp(self.skeleton, "patched"))
 
 
 def jail_release(config: Config, jail: Jail, origin: str | None) -> str:

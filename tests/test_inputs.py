@@ -28,7 +28,7 @@ def test_stamps_are_those_of_earlier_versions(tmp_path: Path) -> None:
     assert release.split.stamp == "3815b6edbb6ecc3e"
     assert release.certs.stamp == "cf0fe38ed6e2aada"
     assert release.tzdns.stamp == "5b8d1200177460a9"
-    assert release.snapshot == "zdata/jails/templates/15.1-RELEASE-skeleton@base-8f62cd9762"
+    assert release.snapshot() == "zdata/jails/templates/15.1-RELEASE-skeleton@base-8f62cd9762"
     wanted = ProvisionInputs(container="zdata/jails/containers/pg-1", name="pg-1",
                              packages=("postgresql16-server",), services=("postgresql",))
     assert wanted.stamp == digest("provision", ["postgresql16-server"], ["postgresql"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -66,16 +67,19 @@ def test_new_patch_release_updates_the_base_and_restarts_its_jails_only(host: Ho
 
     run = host.doit("run")
     assert run.returncode == 0, run.output
-    assert run.ran() == {f"update:{R}", "start:pg-1"}
+    assert run.ran() == {f"update:{R}", f"snapshot:{R}", "start:pg-1"}
     changes = [argv for argv in run.changing_commands()]
-    # fetch, and (in a call of its own) install; the update stamp is taken off before the
-    # install, so an interrupted one reruns; the levels and the stamp; pg-1 restarted.
-    assert [argv[0] if argv[0] != "zfs" else " ".join(argv[:3]).split("=")[0]
+    # With the skeleton mounted where the base's links lead: fetch, and (in a call of its
+    # own) install; the update stamp is taken off before the install, so an interrupted one
+    # reruns, and the skeleton is marked as patched, which names its next snapshot; then the
+    # levels and the stamp, the skeleton's new snapshot, and pg-1 restarted.
+    assert [argv[0] if argv[0] != "zfs" else " ".join(argv[:3]).split("=")[0].split("@")[0]
             for argv in changes] == [
-        "freebsd-update", "zfs inherit thinjail:update", "freebsd-update",
-        "zfs set thinjail:patch", "zfs set thinjail:installed", "zfs set thinjail:update",
+        "mount", "freebsd-update", "zfs inherit thinjail:update", "zfs set thinjail:patched",
+        "freebsd-update", "umount", "zfs set thinjail:patch", "zfs set thinjail:installed",
+        "zfs set thinjail:update", f"zfs snapshot {host.dataset(f'templates/{R}-skeleton')}",
         "jail"]
-    assert [changes[0][-1], changes[2][-1]] == ["fetch", "install"]
+    assert [changes[1][-1], changes[4][-1]] == ["fetch", "install"]
     assert changes[-1][-2:] == ["-rc", "pg-1"]  # restarted, on the patched base
     assert host.get(BASE, "thinjail:patch") == "p3"
     version = (host.mountpoint(BASE) / "bin/freebsd-version").read_text()
@@ -87,6 +91,43 @@ def test_new_patch_release_updates_the_base_and_restarts_its_jails_only(host: Ho
     after = host.doit("run")
     assert after.returncode == 0 and after.ran() == set()
     assert after.changing_commands() == []
+
+
+def is_mount_point(path: Path) -> bool:
+    return path.stat().st_dev != path.parent.stat().st_dev
+
+
+def test_a_patch_reaches_etc_in_the_skeleton_and_new_jails(host: Host) -> None:
+    """freebsd-update skips a path that does not resolve on the host, and after the split
+    the base's etc is a link into its empty `skeleton/`: the update mounts the skeleton
+    there while it runs. The patched skeleton is a new snapshot, which new jails clone;
+    existing jails keep their own datasets."""
+    build(host)
+    skeleton = host.mountpoint(f"templates/{R}-skeleton")
+    pg1 = host.mountpoint("containers/pg-1")
+    patched = {"etc/rc": "# /etc/rc p1\n", "etc/ssl/cert.pem": "bundle p1\n",
+               "etc/rc.shutdown": "# /etc/rc.shutdown p1\n"}
+    host.publish_patch("p0", files={path: (skeleton / path).read_text() for path in patched})
+    (pg1 / "etc/rc.shutdown").write_text("pg-1's own\n")
+    origin = host.get("containers/pg-1", "origin")
+    host.publish_patch("p1", files=patched)
+    # What a run killed while freebsd-update ran leaves: the skeleton mounted in the base.
+    mount_point = host.mountpoint(BASE) / "skeleton"
+    zfspool.run("mount", "--bind", str(skeleton), str(mount_point))
+    host.jails["web"] = {"id": 112}
+
+    run = host.doit("run")
+    assert run.returncode == 0, run.output
+    assert not is_mount_point(mount_point)
+    for path, text in patched.items():
+        assert (skeleton / path).read_text() == text
+        assert (host.mountpoint("containers/web") / path).read_text() == text
+    web_origin = host.get("containers/web", "origin")
+    assert web_origin != origin and web_origin.startswith(host.dataset(f"templates/{R}-skeleton@"))
+    assert host.get("containers/pg-1", "origin") == origin
+    assert (pg1 / "etc/rc.shutdown").read_text() == "pg-1's own\n"
+    assert host.running() == {"pg-1", "web"}
+    assert host.doit("run").ran() == set()
 
 
 def test_the_latest_patch_level_is_asked_once_per_update_check(host: Host) -> None:
@@ -101,7 +142,7 @@ def test_the_latest_patch_level_is_asked_once_per_update_check(host: Host) -> No
     assert json.loads((host.state_dir / "patch-offers.json").read_text())[R]["level"] == "p0"
 
     forced = host.doit("run", "check_updates=1")
-    assert forced.ran() == {f"update:{R}", "start:pg-1"}, forced.output
+    assert forced.ran() == {f"update:{R}", f"snapshot:{R}", "start:pg-1"}, forced.output
     assert host.get(BASE, "thinjail:patch") == "p3"
     after = host.doit("run")
     assert after.ran() == set() and not asked & {c["argv"][0] for c in after.commands}
@@ -113,7 +154,7 @@ def test_the_latest_patch_level_is_asked_once_per_update_check(host: Host) -> No
     record[R]["asked"] -= 3601  # recorded over an hour ago
     offers.write_text(json.dumps(record))
     late = host.doit("run")
-    assert late.ran() == {f"update:{R}", "start:pg-1"}, late.output
+    assert late.ran() == {f"update:{R}", f"snapshot:{R}", "start:pg-1"}, late.output
     assert host.get(BASE, "thinjail:patch") == "p4"
 
 

@@ -26,7 +26,7 @@ def task_image(ctx: Context) -> dict[str, Any]:
 
 def _export(ctx: Context, plan: ReleasePlan, out_dir: Any) -> None:
     export_image(ctx.runner, ctx.zfs, plan.release, ctx.config.arch, plan.base,
-                 plan.snapshot, out_dir)
+                 plan.current_snapshot(ctx.zfs), out_dir)
 
 
 def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:

@@ -45,12 +45,15 @@ def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
     An existing clone keeps its origin whatever changes upstream."""
     for plan in ctx.plan.jails():
         release = plan.release
-        snapshot = release.snapshot
-        yield step(ctx, f"clone {plan.container} from {snapshot}",
-                   clone_jail, {"zfs": ctx.zfs, "snapshot": snapshot,
-                                "container": plan.container},
+        yield step(ctx, f"clone {plan.container} from {release.current_snapshot(ctx.zfs)}",
+                   _clone, {"ctx": ctx, "plan": plan},
                    name=plan.jail.name, task_dep=[f"snapshot:{release.release}", "host:datasets"],
                    uptodate=[DatasetsExist(ctx.zfs, (plan.container,))])
+
+
+def _clone(ctx: Context, plan: JailPlan) -> None:
+    # The snapshot as it is now: an update earlier in this run may have made a new one.
+    clone_jail(ctx.zfs, plan.release.current_snapshot(ctx.zfs), plan.container)
 
 
 def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:

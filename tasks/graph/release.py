@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.checks import AnyOf, ArchiveVerified, DatasetsExist
+from tasks.checks import AnyOf, ArchiveVerified, SnapshotTaken
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import ReleasePlan
@@ -97,8 +97,11 @@ def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
 def task_snapshot(ctx: Context) -> Iterator[dict[str, Any]]:
     """Snapshot the finished skeleton under a content-named snapshot; new jails clone it."""
     for plan in ctx.plan.releases():
-        snapshot = plan.snapshot
-        yield step(ctx, f"snapshot {snapshot}", snapshot_skeleton,
-                   {"zfs": ctx.zfs, "snapshot": snapshot}, name=plan.release,
+        yield step(ctx, f"snapshot {plan.current_snapshot(ctx.zfs)}", _snapshot,
+                   {"ctx": ctx, "plan": plan}, name=plan.release,
                    task_dep=[f"certs:{plan.release}", f"tzdns:{plan.release}"],
-                   uptodate=[DatasetsExist(ctx.zfs, (snapshot,))])
+                   uptodate=[SnapshotTaken(ctx.zfs, plan)])
+
+
+def _snapshot(ctx: Context, plan: ReleasePlan) -> None:
+    snapshot_skeleton(ctx.zfs, plan.current_snapshot(ctx.zfs))

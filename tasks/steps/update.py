@@ -19,17 +19,22 @@ for `update_check` seconds (OfferRecord) rather than asked on every run.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from tasks.config import host_machine, machine_of
 from tasks.errors import ThinjailError, last_lines
-from tasks.files import make_dirs_beneath
+from tasks.files import existing_dir_beneath, make_dirs_beneath
 from tasks.host_state import Offer, OfferRecord
 from tasks.inputs import StepInputs
 from tasks.runner import Runner
+from tasks.steps.tree import MOUNT_DIR
 from tasks.zfs import Zfs
 
 STEP = "update"
@@ -114,6 +119,7 @@ class UpdateInputs(StepInputs):
     STAMPED = ("version", "extract", "patch")
     version: ClassVar[int] = 1
     base: str
+    skeleton: str  # mounted in the base while freebsd-update runs, once the split made it
     media: str  # freebsd-update's work directory lives here, one per release
     release: str
     arch: str
@@ -133,9 +139,34 @@ class UpdateInputs(StepInputs):
                              step="update check", changes=False)
 
 
+@contextlib.contextmanager
+def skeleton_mounted(runner: Runner, skeleton_root: Path, base_root: Path) -> Iterator[None]:
+    """Mount the skeleton at the base's `skeleton/` for the with-block: freebsd-update skips
+    every file whose path does not resolve (`[ -e ${BASEDIR}/${F} ]`), and the base's etc,
+    var, ... are links into that directory. nullfs on FreeBSD, a bind mount on Linux; not
+    recursive, so jails that have the base mounted do not see it. A mount left there by an
+    interrupted run is taken off first."""
+    mount_point = base_root / MOUNT_DIR
+    if _is_mount_point(mount_point):
+        runner.run(["umount", str(mount_point)], step=STEP)
+    mount = (["mount", "-t", "nullfs"] if sys.platform.startswith("freebsd")
+             else ["mount", "--bind"])
+    runner.run([*mount, str(skeleton_root), str(mount_point)], step=STEP)
+    try:
+        yield
+    finally:
+        runner.run(["umount", str(mount_point)], step=STEP)
+
+
+def _is_mount_point(directory: Path) -> bool:
+    return os.stat(directory).st_dev != os.stat(directory.parent).st_dev
+
+
 def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInputs) -> str:
     """Bring the base to the wanted patch level (the pinned one, or with `patch: latest`
-    what freebsd-update offers now) and record it; return it."""
+    what freebsd-update offers now) and record it; return it. After the skeleton split the
+    skeleton is mounted where the base's links lead while freebsd-update runs, so that the
+    patch reaches etc, var, root and usr/local too."""
     base, patch, release = target.base, target.patch, target.release
     root = zfs.directory(base)
     level = zfs.stamp(base, "patch") or patch_level(root)
@@ -143,16 +174,23 @@ def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInp
     if patch == "latest" or patch != level:
         require_host_machine(target.arch, release)
         workdir = target.workdir(zfs)
-        offer = fetch_updates(runner, root, workdir, release, step=STEP, changes=True)
-        if patch not in ("latest", offer.level):
-            raise ThinjailError(f"{STEP}: freebsd-update brings {release} to {offer.level}, but "
-                                f"the config pins {patch}: it only installs the latest patch "
-                                "level, so pin that or use `patch: latest`; nothing was installed")
-        if offer.pending:
-            zfs.clear_stamps(base, ("update",), STEP)  # a half-done install reruns this step
-            runner.run(["freebsd-update", "-b", str(root), "-d", str(workdir),
-                        "--currently-running", release, "--not-running-from-cron", "install"],
-                       step=STEP, env=PAGER_ENV)
+        split = zfs.exists(target.skeleton) and existing_dir_beneath(root, MOUNT_DIR, STEP)
+        with skeleton_mounted(runner, zfs.directory(target.skeleton), root) if split \
+                else contextlib.nullcontext():
+            offer = fetch_updates(runner, root, workdir, release, step=STEP, changes=True)
+            if patch not in ("latest", offer.level):
+                raise ThinjailError(
+                    f"{STEP}: freebsd-update brings {release} to {offer.level}, but the config "
+                    f"pins {patch}: it only installs the latest patch level, so pin that or "
+                    "use `patch: latest`; nothing was installed")
+            if offer.pending:
+                zfs.clear_stamps(base, ("update",), STEP)  # a half-done install reruns this
+                if split:
+                    # Names the skeleton's next snapshot: its files change now.
+                    zfs.set_stamp(target.skeleton, "patched", offer.level, STEP)
+                runner.run(["freebsd-update", "-b", str(root), "-d", str(workdir),
+                            "--currently-running", release, "--not-running-from-cron",
+                            "install"], step=STEP, env=PAGER_ENV)
         level, eol = offer.level, offer.eol
         if patch == "latest":
             offers.record(release, Offer(level, eol=eol))

@@ -28,6 +28,7 @@ FILES = {
     "etc/passwd": "root:*:0:0:Charlie &:/root:/bin/sh\n",
     "etc/group": "wheel:*:0:root\n",
     "etc/freebsd-update.conf": "KeyPrint 800651ef4b4c71c2\nServerName update.FreeBSD.org\n",
+    "etc/ssl/cert.pem": "-----BEGIN CERTIFICATE----- the trust store's bundle\n",
     "root/.cshrc": "# root's cshrc\n",
     "usr/share/zoneinfo/UTC": "TZif2 UTC\n",
     "usr/share/zoneinfo/Asia/Shanghai": "TZif2 CST-8\n",

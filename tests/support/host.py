@@ -122,10 +122,19 @@ class Host:
     def set_interfaces(self, interfaces: dict[str, Any]) -> None:
         (self.fake_state / "interfaces.json").write_text(json.dumps(interfaces))
 
-    def publish_patch(self, level: str, kernel_only: bool = False) -> None:
+    def publish_patch(self, level: str, kernel_only: bool = False,
+                      files: dict[str, str] | None = None) -> None:
         """FreeBSD published a patch level (what the fake freebsd-update offers); a
-        kernel-only one changes no file of a jail template."""
+        kernel-only one changes no file of a jail template. `files` are those it changes,
+        with their new content (for p0: the release's own, which the fake needs to tell a
+        file changed locally under etc from one a patch may update)."""
         self.fake_state.mkdir(parents=True, exist_ok=True)
+        for path, text in (files or {}).items():
+            target = self.fake_state / "patch-files" / level / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        if level == "p0":
+            return
         (self.fake_state / "latest-patch").write_text(level)
         if kernel_only:
             with (self.fake_state / "kernel-only-patches").open("a") as f:
