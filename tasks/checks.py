@@ -48,12 +48,21 @@ class StampIs(LiveCheck):
     dataset: str
     wanted: StepInputs  # the stamp's key is its step's name
     record: InputsRecord
+    # A new patch level's dataset gets its stamps from the one it is cloned from: until the
+    # update made it, that one answers (so `doit list` shows what will run).
+    cloned_from: str | None = None
+
+    def _had(self) -> str | None:
+        dataset = self.dataset
+        if self.cloned_from and not self.zfs.exists(dataset):
+            dataset = self.cloned_from
+        return self.zfs.stamp(dataset, self.wanted.STEP)
 
     def __call__(self) -> bool:
-        return self.zfs.stamp(self.dataset, self.wanted.STEP) == self.wanted.stamp
+        return self._had() == self.wanted.stamp
 
     def __repr__(self) -> str:
-        had = self.zfs.stamp(self.dataset, self.wanted.STEP)
+        had = self._had()
         changed = "" if had == self.wanted.stamp else (
             f" ({self.record.changes(had, self.wanted)})")
         return f"<{self.dataset} has thinjail:{self.wanted.STEP}={self.wanted.stamp}{changed}>"
@@ -62,16 +71,13 @@ class StampIs(LiveCheck):
 @dataclass
 class BaseUpdated(LiveCheck):
     """The base carries the update stamp and, with `patch: latest`, the patch level and
-    end-of-life state freebsd-update reports: the recorded answer while it is fresh, else
-    asked (only when the stamp matches). One object per release, shared by the update task
-    and the jails on that base, so their restart shows as pending before the update ran."""
+    end-of-life state freebsd-update reports (Checks.offer). One object per release, shared
+    by the update task and the jails on that base, so their restart shows as pending before
+    the update ran."""
 
     zfs: Zfs
-    runner: Runner
-    offers: OfferRecord
+    checks: Checks
     target: UpdateInputs
-    offer: Offer | None = None
-    asked: float | None = None
 
     def __call__(self) -> bool:
         base = self.target.base
@@ -79,21 +85,18 @@ class BaseUpdated(LiveCheck):
             return False
         if self.target.patch != "latest":
             return True
-        if self.offer is None:
-            self.offer, self.asked = self.offers.fresh(self.target.release) or (None, None)
-        if self.offer is None:
-            try:
-                self.offer = self.target.ask(self.runner, self.zfs)
-            except ThinjailError:
-                return False  # the update step itself will fail with the full message
-            self.offers.record(self.target.release, self.offer)
-        return (self.zfs.stamp(base, "patch") == self.offer.level
-                and self.zfs.stamp(base, "eol") == self.offer.eol)
+        offer = self.checks.offer(self.target)
+        if offer is None:
+            return False  # the update step itself will fail with the full message
+        return (self.zfs.stamp(base, "patch") == offer.level
+                and self.zfs.stamp(base, "eol") == offer.eol)
 
     def __repr__(self) -> str:
-        when = "" if self.asked is None else time.strftime(
-            " as of %Y-%m-%d %H:%M", time.localtime(self.asked))
-        available = self.offer.level if self.offer else None
+        asked = self.checks.asked.get(self.target.release)
+        when = "" if asked is None else time.strftime(" as of %Y-%m-%d %H:%M",
+                                                      time.localtime(asked))
+        offer = self.checks.offers_seen.get(self.target.release)
+        available = offer.level if offer else None
         return (f"<{self.target.base} has thinjail:update={self.target.stamp} and the patch "
                 f"level on offer (base at {self.zfs.stamp(self.target.base, 'patch')}, "
                 f"available {available}{when})>")
@@ -107,16 +110,36 @@ class Checks:
                  record: InputsRecord) -> None:
         self.zfs, self.runner, self.offers, self.record = zfs, runner, offers, record
         self._updated: dict[str, BaseUpdated] = {}
+        self.offers_seen: dict[str, Offer | None] = {}  # per release, once per run
+        self.asked: dict[str, float | None] = {}  # when the answer in use was given
 
-    def stamp_is(self, dataset: str, wanted: StepInputs) -> StampIs:
-        """The dataset carries the stamp of `wanted`."""
-        return StampIs(self.zfs, dataset, wanted, self.record)
+    def offer(self, target: UpdateInputs) -> Offer | None:
+        """What freebsd-update offers for the release: its recorded answer while fresh,
+        else asked now and recorded; None when asking failed (the update step then fails
+        with the full message). Asked once per release and run."""
+        release = target.release
+        if release not in self.offers_seen:
+            offer, asked = self.offers.fresh(release) or (None, None)
+            if offer is None:
+                try:
+                    offer = target.ask(self.runner, self.zfs)
+                except ThinjailError:
+                    offer = None
+                else:
+                    self.offers.record(release, offer)
+            self.offers_seen[release], self.asked[release] = offer, asked
+        return self.offers_seen[release]
+
+    def stamp_is(self, dataset: str, wanted: StepInputs,
+                 cloned_from: str | None = None) -> StampIs:
+        """The dataset carries the stamp of `wanted` (or, while a new patch level is not
+        made yet, the dataset it will be cloned from does)."""
+        return StampIs(self.zfs, dataset, wanted, self.record, cloned_from)
 
     def base_updated(self, target: UpdateInputs) -> BaseUpdated:
         """The base of `target` is at the wanted patch level."""
         if target.release not in self._updated:
-            self._updated[target.release] = BaseUpdated(self.zfs, self.runner, self.offers,
-                                                         target)
+            self._updated[target.release] = BaseUpdated(self.zfs, self, target)
         return self._updated[target.release]
 
 

@@ -55,8 +55,8 @@ def load_context(run: Invocation, listing: ListingAhead | None = None) -> Contex
     config, state = run.config, run.state
     zfs = Zfs(run.runner, config.zfs_root, state.zfs_generation, listing)
     offers = OfferRecord(state.patch_offers, 0 if run.check_updates else config.update_check)
+    checks = Checks(zfs, run.runner, offers, state.inputs)
     return Context(config=config, runner=run.runner, zfs=zfs, running=RunningJails(run.runner),
                    interfaces=HostInterfaces(run.runner), state=state, offers=offers,
-                   plan=Planner(config, zfs),
-                   checks=Checks(zfs, run.runner, offers, state.inputs),
+                   plan=Planner(config, zfs, checks.offer), checks=checks,
                    image_dir=run.image_dir, image_source=run.image_source)

@@ -13,7 +13,6 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tasks.files import write_atomic
 from tasks.inputs import digest, file_digest
@@ -99,54 +98,26 @@ class StartInputs:
     conf: Path
     fstab: Path
     base: str
-    record: Path  # what the jail was started with: the digest, and its files' (see files())
+    record: Path  # where the digest of the inputs the jail was started with is kept
 
-    def files(self, known: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
-        """Each file's stat identity and digest. A file whose identity (inode, size, mtime,
-        ctime, as git's index keeps it) is the one `known` records is not read again: a
-        no-op asks this for every jail, and the fstab lives on ZFS."""
-        found: dict[str, list[Any]] = {}
-        for path in (self.conf, self.fstab):
-            identity = stat_identity(path)
-            had = (known or {}).get(str(path))
-            found[str(path)] = (had if identity is not None and had and had[0] == identity
-                                else [identity, file_digest(path)])
-        return found
-
-    def digest(self, files: dict[str, list[Any]]) -> str:
+    def digest(self) -> str:
+        # The files are read every time: a hand edit must restart the jail, and a file's
+        # stat identity cannot tell an edit in the same second on file systems that keep
+        # whole seconds (zfs-fuse does).
         # The level whose files the base holds, not the level freebsd-update reports: a
         # kernel-only patch changes no file of a base and restarts no jail.
         level = self.zfs.stamp(self.base, "installed") or self.zfs.stamp(self.base, "patch")
-        return digest(files[str(self.conf)][1], files[str(self.fstab)][1], level,
+        return digest(file_digest(self.conf), file_digest(self.fstab), level,
                       self.zfs.stamp(self.base, "extract"))
-
-    def record_now(self) -> bytes:
-        """The record of a jail just started with these inputs."""
-        files = self.files()
-        return json.dumps({"digest": self.digest(files), "files": files}).encode()
 
     def current(self, running: RunningJails) -> bool:
         try:
-            text = self.record.read_text()
+            started_with = self.record.read_text()
         except FileNotFoundError:
             return False
-        if self.name not in running.names():
-            return False
-        try:
-            record = json.loads(text)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):  # an earlier thinjail kept the digest alone
-            record = {"digest": text}
-        return record.get("digest") == self.digest(self.files(record.get("files")))
-
-
-def stat_identity(path: Path) -> list[int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        if started_with.startswith("{"):  # one version kept it in JSON, with file identities
+            started_with = json.loads(started_with).get("digest")
+        return self.name in running.names() and started_with == self.digest()
 
 
 @dataclass(frozen=True)

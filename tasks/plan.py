@@ -9,11 +9,13 @@ without running anything but the one ZFS listing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
+from tasks.host_state import Offer
 from tasks.inputs import digest, file_digest
 from tasks.steps.certs import CertsInputs
 from tasks.steps.extract import ExtractInputs
@@ -24,22 +26,50 @@ from tasks.steps.tzdns import HOST_LOCALTIME, TzDnsInputs
 from tasks.steps.update import UpdateInputs
 from tasks.zfs import Zfs
 
+LEVEL_PATTERN = "p[0-9]+"  # a patch level as freebsd-update names it
+
 
 @dataclass(frozen=True)
 class ReleasePlan:
-    """Datasets, files and step inputs of one release's templates. Built once per release
-    and run (Context.release_plan): its inputs read host files."""
+    """Datasets, files and step inputs of one release's templates. A patch level is a base
+    and a skeleton: the first build's (`templates/<release>-base`, `-skeleton`), or a later
+    one made beside the one before it (`templates/<release>/<level>-base`, ...), never
+    changed once done. `level` is the release's current level (None: the first build's),
+    `new_level` the one this run's update makes, if any. The steps up to the update work on
+    the current level; the later ones, and the jails, on the level the run ends at. Built
+    once per release and run (Planner.release): its inputs read host files."""
 
     config: Config
     release: str
+    level: str | None = None
+    new_level: str | None = None
+
+    @property
+    def levels(self) -> str:
+        """The dataset that holds the release's later levels."""
+        return levels_dataset(self.config, self.release)
+
+    def _dataset(self, level: str | None, role: str) -> str:
+        if level:
+            return f"{self.levels}/{level}-{role}"
+        return f"{self.config.zfs_root}/templates/{self.release}-{role}"
 
     @property
     def base(self) -> str:
-        return f"{self.config.zfs_root}/templates/{self.release}-base"
+        """The base of the level the run ends at, which jails mount."""
+        return self._dataset(self.new_level or self.level, "base")
 
     @property
     def skeleton(self) -> str:
-        return f"{self.config.zfs_root}/templates/{self.release}-skeleton"
+        return self._dataset(self.new_level or self.level, "skeleton")
+
+    @property
+    def current_base(self) -> str:
+        return self._dataset(self.level, "base")
+
+    @property
+    def current_skeleton(self) -> str:
+        return self._dataset(self.level, "skeleton")
 
     @property
     def media(self) -> str:
@@ -53,7 +83,7 @@ class ReleasePlan:
 
     @cached_property
     def extract(self) -> ExtractInputs:
-        return ExtractInputs(base=self.base, media=self.media,
+        return ExtractInputs(base=self.current_base, media=self.media,
                              archive_name=f"{self.release}-{self.config.arch}-base.txz",
                              manifest_name=f"{self.release}-{self.config.arch}-MANIFEST",
                              release=self.release, arch=self.config.arch)
@@ -61,17 +91,17 @@ class ReleasePlan:
     @cached_property
     def tzdns(self) -> TzDnsInputs:
         zone, resolv_conf = self.config.timezone, self.config.resolv_conf
-        return TzDnsInputs(base=self.base, skeleton=self.skeleton, timezone=zone,
+        return TzDnsInputs(base=self.current_base, skeleton=self.current_skeleton, timezone=zone,
                            resolv_conf=resolv_conf, extract=self.extract.stamp,
                            zone_file=file_digest(HOST_LOCALTIME) if zone == "host" else zone,
                            resolv_conf_content=file_digest(resolv_conf))
 
     @cached_property
     def update(self) -> UpdateInputs:
-        return UpdateInputs(base=self.base, skeleton=self.skeleton, media=self.media,
-                            release=self.release,
-                            arch=self.config.arch, extract=self.extract.stamp,
-                            patch=self.config.patch)
+        return UpdateInputs(base=self.current_base, skeleton=self.current_skeleton,
+                            levels=self.levels, new_level=self.new_level, media=self.media,
+                            release=self.release, arch=self.config.arch,
+                            extract=self.extract.stamp, patch=self.config.patch)
 
     @cached_property
     def split(self) -> SkeletonInputs:
@@ -102,9 +132,23 @@ def jail_release(config: Config, jail: Jail, origin: str | None) -> str:
     cloned from, so a new global release never moves an existing jail; else the global one."""
     if jail.release:
         return jail.release
-    match = re.fullmatch(rf"{re.escape(config.zfs_root)}/templates/(.+)-skeleton@[^@]+",
-                         origin or "")
+    match = re.fullmatch(rf"{re.escape(config.zfs_root)}/templates/([^/@]+?)"
+                         rf"(?:-skeleton|/{LEVEL_PATTERN}-skeleton)@[^@]+", origin or "")
     return match.group(1) if match else config.release
+
+
+def levels_dataset(config: Config, release: str) -> str:
+    return f"{config.zfs_root}/templates/{release}"
+
+
+def current_level(zfs: Zfs, config: Config, release: str) -> str | None:
+    """The release's newest done level (its base carries the update stamp, written last),
+    or None while only the first build's datasets exist."""
+    parent = levels_dataset(config, release)
+    done = [name.removesuffix("-base") for name in zfs.children(parent)
+            if re.fullmatch(rf"{LEVEL_PATTERN}-base", name)
+            and zfs.stamp(f"{parent}/{name}", "update")]
+    return max(done, key=lambda level: int(level[1:]), default=None)
 
 
 @dataclass(frozen=True)
@@ -175,9 +219,11 @@ class Planner:
     (the release a jail mounts depends on its clone's origin), and where a jail's files are.
     Each plan is built once per run."""
 
-    def __init__(self, config: Config, zfs: Zfs) -> None:
+    def __init__(self, config: Config, zfs: Zfs,
+                 offer_of: Callable[[UpdateInputs], Offer | None]) -> None:
         self.config = config
         self.zfs = zfs
+        self.offer_of = offer_of  # what freebsd-update offers for a base (Checks.offer)
         self._releases: dict[str, ReleasePlan] = {}
 
     @property
@@ -193,9 +239,27 @@ class Planner:
         return self.zfs.mountpoint(self.config.zfs_root)
 
     def release(self, release: str) -> ReleasePlan:
+        """The release's plan: its current level, and the one this run makes."""
         if release not in self._releases:
-            self._releases[release] = ReleasePlan(self.config, release)
+            plan = ReleasePlan(self.config, release, current_level(self.zfs, self.config,
+                                                                   release))
+            new_level = self._new_level(plan)
+            self._releases[release] = replace(plan, new_level=new_level) if new_level else plan
         return self._releases[release]
+
+    def _new_level(self, plan: ReleasePlan) -> str | None:
+        """The level this run's update will make: past the first build only (before its
+        split, no jail mounts the base and it is updated in place), and only when
+        freebsd-update has files to install (a kernel-only level changes no template)."""
+        base = self.zfs.get(plan.current_base)
+        if base is None or "skeleton" not in base.stamps:
+            return None
+        if self.config.patch == base.stamps.get("patch"):
+            return None
+        offer = self.offer_of(plan.update)
+        if offer is None or not offer.pending or offer.level == base.stamps.get("patch"):
+            return None
+        return offer.level
 
     def releases(self) -> list[ReleasePlan]:
         """The configured release and every release a jail mounts."""

@@ -186,9 +186,13 @@ class Zfs:
 
     def destroy(self, name: str, step: str, recursive: bool = False) -> None:
         """Destroy one dataset or snapshot; `recursive` (its snapshots and children) only for
-        a trash entry the user purges. Never with dependent clones (-R)."""
+        a trash entry the user purges, or a patch level left unfinished, which nothing was
+        cloned from. Never with dependent clones (-R)."""
         self._change(["zfs", "destroy", *(["-r"] if recursive else []), name], step,
                      retry_busy=True)
+
+    def set_readonly(self, name: str, step: str) -> None:
+        self._change(["zfs", "set", "readonly=on", name], step)
 
     def set_stamp(self, name: str, key: str, value: str, step: str) -> None:
         self._change(["zfs", "set", f"{STAMP_PREFIX}{key}={value}", name], step)

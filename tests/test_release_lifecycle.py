@@ -15,6 +15,7 @@ pytestmark = pytest.mark.builds_templates  # about building them from the mirror
 
 OLDER = "14.4-RELEASE"  # supported, its end of life near
 BASE = f"templates/{R}-base"
+P3_BASE = f"templates/{R}/p3-base"
 BUILD_TASKS = {"host", "fetch", "extract", "tzdns", "update", "skeleton", "certs", "snapshot",
                "clone", "fstab", "conf", "rc", "start"}
 
@@ -48,42 +49,51 @@ def test_a_dataset_thinjail_did_not_create_is_never_destroyed(host: Host) -> Non
     assert not any(argv[:2] == ["zfs", "destroy"] for argv in run.changing_commands())
 
 
-def test_new_patch_release_updates_the_base_and_restarts_its_jails_only(host: Host) -> None:
+def test_a_new_patch_level_is_made_beside_the_base_and_its_jails_move(host: Host) -> None:
     build(host)
     assert host.get(BASE, "thinjail:patch") == "p0"
     clone = host.mountpoint("containers/pg-1")
     (clone / "root/notes.txt").write_text("precious\n")
     guid, origin = host.get("containers/pg-1", "guid"), host.get("containers/pg-1", "origin")
+    fstab = host.mountpoint() / "pg-1-nullfs-base.fstab"
+    version_p0 = (host.mountpoint(BASE) / "bin/freebsd-version").read_text()
 
     host.publish_patch("p3")
-    # Beforehand, doit shows what is stale, and `doit info` why.
+    # Beforehand, doit shows what will run (the new level, the jail's move), and why.
     status = dict(line.split()[1::-1] for line in
                   host.report("list", "--all", "--status").stdout.splitlines())
     steps = {task for task in status if task.split(":")[0] in BUILD_TASKS and ":" in task}
-    assert {task for task in steps if status[task] == "R"} == {f"update:{R}", "start:pg-1"}
+    assert {task for task in steps if status[task] == "R"} == {
+        f"update:{R}", f"snapshot:{R}", "fstab:pg-1", "start:pg-1"}
     assert len(steps) == 15  # 7 release, 5 jail, 3 host steps
     info = host.report("info", f"update:{R}").stdout
-    assert "base at p0, available p3" in info
+    assert "base at p0, available p3" in info and f"make {R} p3 beside" in info
+    assert host.dataset(P3_BASE) in host.report("info", "fstab:pg-1").stdout
 
     run = host.doit("run")
     assert run.returncode == 0, run.output
-    assert run.ran() == {f"update:{R}", f"snapshot:{R}", "start:pg-1"}
-    changes = [argv for argv in run.changing_commands()]
-    # With the skeleton mounted where the base's links lead: fetch, and (in a call of its
-    # own) install; the update stamp is taken off before the install, so an interrupted one
-    # reruns, and the skeleton is marked as patched, which names its next snapshot; then the
-    # levels and the stamp, the skeleton's new snapshot, and pg-1 restarted.
-    assert [argv[0] if argv[0] != "zfs" else " ".join(argv[:3]).split("=")[0].split("@")[0]
-            for argv in changes] == [
-        "mount", "freebsd-update", "zfs inherit thinjail:update", "zfs set thinjail:patched",
-        "freebsd-update", "umount", "zfs set thinjail:patch", "zfs set thinjail:installed",
-        "zfs set thinjail:update", f"zfs snapshot {host.dataset(f'templates/{R}-skeleton')}",
-        "jail"]
-    assert [changes[1][-1], changes[4][-1]] == ["fetch", "install"]
-    assert changes[-1][-2:] == ["-rc", "pg-1"]  # restarted, on the patched base
-    assert host.get(BASE, "thinjail:patch") == "p3"
-    version = (host.mountpoint(BASE) / "bin/freebsd-version").read_text()
-    assert f'USERLAND_VERSION="{R}-p3"' in version
+    assert run.ran() == {f"update:{R}", f"snapshot:{R}", "fstab:pg-1", "start:pg-1"}
+    # The base jails had mounted is unchanged: no command wrote to it; the new level is
+    # a read-only clone, patched with its skeleton mounted.
+    assert host.get(BASE, "thinjail:patch") == "p0"
+    assert (host.mountpoint(BASE) / "bin/freebsd-version").read_text() == version_p0
+    assert not [argv for argv in run.changing_commands()
+                if argv[:2] in (["zfs", "set"], ["zfs", "inherit"]) and
+                argv[-1] == host.dataset(BASE)]
+    assert host.get(P3_BASE, "origin") == host.dataset(f"{BASE}@frozen")
+    with pytest.raises(OSError, match="Read-only file system"):  # readonly=on
+        (host.mountpoint(P3_BASE) / "written-later").write_text("no")
+    assert host.get(P3_BASE, "thinjail:patch") == "p3"
+    assert f'USERLAND_VERSION="{R}-p3"' in \
+        (host.mountpoint(P3_BASE) / "bin/freebsd-version").read_text()
+    installs = [argv for argv in run.changing_commands() if argv[0] == "freebsd-update"]
+    assert [argv[2] for argv in installs] == [str(host.mountpoint(P3_BASE))] * 2
+    names = [argv[0] for argv in run.changing_commands()]
+    assert names.index("mount") < names.index("freebsd-update") < names.index("umount")
+    # pg-1 moved: its fstab mounts the new base, and it was restarted on it.
+    assert fstab.read_text().splitlines()[1].split()[0] == str(host.mountpoint(P3_BASE))
+    assert [argv[-2:] for argv in run.changing_commands() if argv[0] == "jail"] == \
+        [["-rc", "pg-1"]]
     assert host.get("containers/pg-1", "guid") == guid
     assert host.get("containers/pg-1", "origin") == origin
     assert (clone / "root/notes.txt").read_text() == "precious\n"
@@ -97,11 +107,11 @@ def is_mount_point(path: Path) -> bool:
     return path.stat().st_dev != path.parent.stat().st_dev
 
 
-def test_a_patch_reaches_etc_in_the_skeleton_and_new_jails(host: Host) -> None:
+def test_a_patch_reaches_etc_in_the_new_skeleton_and_new_jails(host: Host) -> None:
     """freebsd-update skips a path that does not resolve on the host, and after the split
-    the base's etc is a link into its empty `skeleton/`: the update mounts the skeleton
-    there while it runs. The patched skeleton is a new snapshot, which new jails clone;
-    existing jails keep their own datasets."""
+    the base's etc is a link into its empty `skeleton/`: the new level's skeleton is
+    mounted there while freebsd-update runs. Jails created from then on clone it; existing
+    jails keep their own datasets. An attempt cut off half-way is cleaned up and redone."""
     build(host)
     skeleton = host.mountpoint(f"templates/{R}-skeleton")
     pg1 = host.mountpoint("containers/pg-1")
@@ -111,19 +121,30 @@ def test_a_patch_reaches_etc_in_the_skeleton_and_new_jails(host: Host) -> None:
     (pg1 / "etc/rc.shutdown").write_text("pg-1's own\n")
     origin = host.get("containers/pg-1", "origin")
     host.publish_patch("p1", files=patched)
-    # What a run killed while freebsd-update ran leaves: the skeleton mounted in the base.
-    mount_point = host.mountpoint(BASE) / "skeleton"
-    zfspool.run("mount", "--bind", str(skeleton), str(mount_point))
+    # What a run killed while freebsd-update ran leaves: the new level's datasets, not
+    # done, with the new skeleton mounted in the new base.
+    new_base, new_skeleton = f"templates/{R}/p1-base", f"templates/{R}/p1-skeleton"
+    zfspool.run("zfs", "snapshot", host.dataset(f"{BASE}@frozen"))
+    zfspool.run("zfs", "snapshot", host.dataset(f"templates/{R}-skeleton@level-p1"))
+    zfspool.run("zfs", "create", host.dataset(f"templates/{R}"))
+    for name, source in ((new_base, f"{BASE}@frozen"),
+                         (new_skeleton, f"templates/{R}-skeleton@level-p1")):
+        zfspool.run("zfs", "clone", "-o", "thinjail:created=update", host.dataset(source),
+                    host.dataset(name))
+    mount_point = host.mountpoint(new_base) / "skeleton"
+    zfspool.run("mount", "--bind", str(host.mountpoint(new_skeleton)), str(mount_point))
     host.jails["web"] = {"id": 112}
 
     run = host.doit("run")
     assert run.returncode == 0, run.output
     assert not is_mount_point(mount_point)
+    assert ["zfs", "destroy", "-r", host.dataset(new_base)] in run.changing_commands()
     for path, text in patched.items():
-        assert (skeleton / path).read_text() == text
+        assert (host.mountpoint(new_skeleton) / path).read_text() == text
         assert (host.mountpoint("containers/web") / path).read_text() == text
+        assert (skeleton / path).read_text() != text  # the first level is as it was
     web_origin = host.get("containers/web", "origin")
-    assert web_origin != origin and web_origin.startswith(host.dataset(f"templates/{R}-skeleton@"))
+    assert web_origin.startswith(host.dataset(f"{new_skeleton}@base-"))
     assert host.get("containers/pg-1", "origin") == origin
     assert (pg1 / "etc/rc.shutdown").read_text() == "pg-1's own\n"
     assert host.running() == {"pg-1", "web"}
@@ -142,8 +163,9 @@ def test_the_latest_patch_level_is_asked_once_per_update_check(host: Host) -> No
     assert json.loads((host.state_dir / "patch-offers.json").read_text())[R]["level"] == "p0"
 
     forced = host.doit("run", "check_updates=1")
-    assert forced.ran() == {f"update:{R}", f"snapshot:{R}", "start:pg-1"}, forced.output
-    assert host.get(BASE, "thinjail:patch") == "p3"
+    assert forced.ran() == {f"update:{R}", f"snapshot:{R}", "fstab:pg-1", "start:pg-1"}, \
+        forced.output
+    assert host.get(P3_BASE, "thinjail:patch") == "p3"
     after = host.doit("run")
     assert after.ran() == set() and not asked & {c["argv"][0] for c in after.commands}
 
@@ -154,8 +176,9 @@ def test_the_latest_patch_level_is_asked_once_per_update_check(host: Host) -> No
     record[R]["asked"] -= 3601  # recorded over an hour ago
     offers.write_text(json.dumps(record))
     late = host.doit("run")
-    assert late.ran() == {f"update:{R}", f"snapshot:{R}", "start:pg-1"}, late.output
-    assert host.get(BASE, "thinjail:patch") == "p4"
+    assert late.ran() == {f"update:{R}", f"snapshot:{R}", "fstab:pg-1", "start:pg-1"}, \
+        late.output
+    assert host.get(f"templates/{R}/p4-base", "origin") == host.dataset(f"{P3_BASE}@frozen")
 
 
 def test_patch_pin(host: Host) -> None:

@@ -65,7 +65,8 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
             "container_root": str(ctx.zfs.mountpoint(plan.container)),
             "jail_root": str(plan.jail_root),
         }
-        yield step(ctx, f"make {plan.jail_root} and write {plan.fstab}", _fstab,
+        yield step(ctx, f"make {plan.jail_root} and write {plan.fstab} (base "
+                   f"{plan.release.base})", _fstab,
                    {"ctx": ctx, "plan": plan, "values": values}, name=plan.jail.name,
                    targets=[str(plan.fstab), str(plan.jail_root)],
                    file_dep=[str(ctx.templates_dir / FSTAB)], uptodate=[config_changed(values)],

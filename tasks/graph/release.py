@@ -62,10 +62,15 @@ def task_tzdns(ctx: Context) -> Iterator[dict[str, Any]]:
 
 
 def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Patch the base with freebsd-update; record its patch level and end-of-life state."""
+    """Patch the base with freebsd-update; record its patch level and end-of-life state.
+
+    Past the first build a new level is made beside the current one, never in it."""
     for plan in ctx.plan.releases():
         want = plan.update
-        yield step(ctx, f"freebsd-update {want.base} to patch level {want.patch}",
+        doc = (f"make {plan.release} {want.new_level} beside {want.base}: clone it, "
+               "freebsd-update the clone, make it read-only" if want.new_level
+               else f"freebsd-update {want.base} to patch level {want.patch}")
+        yield step(ctx, doc,
                    update_base, {"runner": ctx.runner, "zfs": ctx.zfs, "offers": ctx.offers,
                                  "target": want},
                    name=plan.release, task_dep=[f"tzdns:{plan.release}"],
@@ -80,8 +85,8 @@ def task_skeleton(ctx: Context) -> Iterator[dict[str, Any]]:
                    {"runner": ctx.runner, "zfs": ctx.zfs, "want": want}, name=plan.release,
                    # The first patch update also patches etc and var: it runs before the split.
                    task_dep=[f"update:{plan.release}"], made_from=(want,),
-                   uptodate=[ctx.checks.stamp_is(want.base, want),
-                             ctx.checks.stamp_is(want.skeleton, want)])
+                   uptodate=[ctx.checks.stamp_is(want.base, want, plan.current_base),
+                             ctx.checks.stamp_is(want.skeleton, want, plan.current_skeleton)])
 
 
 def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
@@ -91,7 +96,7 @@ def task_certs(ctx: Context) -> Iterator[dict[str, Any]]:
         yield step(ctx, f"repair moved symlinks in {want.skeleton}", repair_links,
                    {"zfs": ctx.zfs, "want": want}, name=plan.release,
                    task_dep=[f"skeleton:{plan.release}"], made_from=(want,),
-                   uptodate=[ctx.checks.stamp_is(want.skeleton, want)])
+                   uptodate=[ctx.checks.stamp_is(want.skeleton, want, plan.current_skeleton)])
 
 
 def task_snapshot(ctx: Context) -> Iterator[dict[str, Any]]:

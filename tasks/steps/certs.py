@@ -60,8 +60,15 @@ class CertsInputs(StepInputs):
 
 
 def repair_links(zfs: Zfs, want: CertsInputs) -> int:
-    """Repair the skeleton's moved links; return how many were rewritten."""
-    root = zfs.directory(want.skeleton)
+    """Repair the skeleton's moved links and stamp it; return how many were rewritten."""
+    repaired = repair_tree(zfs.directory(want.skeleton))
+    zfs.set_stamp(want.skeleton, STEP, want.stamp, STEP)
+    return repaired
+
+
+def repair_tree(root: Path) -> int:
+    """Repair the moved links below a skeleton's root (also after a patch update, whose
+    `certctl rehash` writes links as if etc were not moved); return how many."""
     repaired = 0
     for top in MOVED:
         # os.walk follows no link below the top; the top itself is checked.
@@ -75,5 +82,4 @@ def repair_links(zfs: Zfs, want: CertsInputs) -> int:
                 if new is not None:
                     replace_with_link(link, new)
                     repaired += 1
-    zfs.set_stamp(want.skeleton, STEP, want.stamp, STEP)
     return repaired

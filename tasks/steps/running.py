@@ -87,7 +87,7 @@ def start_jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces
             raise CommandError(f"{failed} (the {inputs.epair} it left was removed)") from None
         raise failed
     inputs.record.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(inputs.record, inputs.record_now())
+    write_atomic(inputs.record, inputs.digest().encode())
 
 
 def wait_until_gone(runner: Runner, name: str, step: str, timeout: float = 60) -> None:

@@ -20,10 +20,7 @@ for `update_check` seconds (OfferRecord) rather than asked on every run.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -34,6 +31,8 @@ from tasks.files import existing_dir_beneath, make_dirs_beneath
 from tasks.host_state import Offer, OfferRecord
 from tasks.inputs import StepInputs
 from tasks.runner import Runner
+from tasks.steps.certs import repair_tree
+from tasks.steps.levels import make_level, skeleton_mounted
 from tasks.steps.tree import MOUNT_DIR
 from tasks.zfs import Zfs
 
@@ -118,8 +117,10 @@ class UpdateInputs(StepInputs):
     STEP = STEP
     STAMPED = ("version", "extract", "patch")
     version: ClassVar[int] = 1
-    base: str
-    skeleton: str  # mounted in the base while freebsd-update runs, once the split made it
+    base: str  # the current level's
+    skeleton: str
+    levels: str  # the dataset that holds the release's later levels
+    new_level: str | None  # the level to make beside the current one (ReleasePlan)
     media: str  # freebsd-update's work directory lives here, one per release
     release: str
     arch: str
@@ -132,41 +133,28 @@ class UpdateInputs(StepInputs):
                                  STEP)
 
     def ask(self, runner: Runner, zfs: Zfs) -> Offer:
-        """The level freebsd-update would bring the base to now (a question: installs
-        nothing)."""
+        """The level freebsd-update would bring the base to now, and whether it has files
+        to install (a question: installs nothing). A split base is asked with its skeleton
+        mounted read-only where its links lead, for a while: a patch to etc alone counts."""
         require_host_machine(self.arch, self.release)
-        return fetch_updates(runner, zfs.directory(self.base), self.workdir(zfs), self.release,
-                             step="update check", changes=False)
+        root = zfs.directory(self.base)
+        with skeleton_mounted(runner, zfs.directory(self.skeleton), root, "update check",
+                              read_only=True) if is_split(root) else contextlib.nullcontext():
+            return fetch_updates(runner, root, self.workdir(zfs), self.release,
+                                 step="update check", changes=False)
 
 
-@contextlib.contextmanager
-def skeleton_mounted(runner: Runner, skeleton_root: Path, base_root: Path) -> Iterator[None]:
-    """Mount the skeleton at the base's `skeleton/` for the with-block: freebsd-update skips
-    every file whose path does not resolve (`[ -e ${BASEDIR}/${F} ]`), and the base's etc,
-    var, ... are links into that directory. nullfs on FreeBSD, a bind mount on Linux; not
-    recursive, so jails that have the base mounted do not see it. A mount left there by an
-    interrupted run is taken off first."""
-    mount_point = base_root / MOUNT_DIR
-    if _is_mount_point(mount_point):
-        runner.run(["umount", str(mount_point)], step=STEP)
-    mount = (["mount", "-t", "nullfs"] if sys.platform.startswith("freebsd")
-             else ["mount", "--bind"])
-    runner.run([*mount, str(skeleton_root), str(mount_point)], step=STEP)
-    try:
-        yield
-    finally:
-        runner.run(["umount", str(mount_point)], step=STEP)
-
-
-def _is_mount_point(directory: Path) -> bool:
-    return os.stat(directory).st_dev != os.stat(directory.parent).st_dev
+def is_split(base_root: Path) -> bool:
+    """The skeleton split ran: the base has the directory the skeleton is mounted on."""
+    return existing_dir_beneath(base_root, MOUNT_DIR, STEP) is not None
 
 
 def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInputs) -> str:
-    """Bring the base to the wanted patch level (the pinned one, or with `patch: latest`
-    what freebsd-update offers now) and record it; return it. After the skeleton split the
-    skeleton is mounted where the base's links lead while freebsd-update runs, so that the
-    patch reaches etc, var, root and usr/local too."""
+    """Bring the release to the wanted patch level (the pinned one, or with `patch: latest`
+    what freebsd-update offers now) and record it; return it. A base not split yet (the
+    first build: no jail mounts it) is updated in place; a split one is never changed:
+    `target.new_level` is made beside it (tasks/steps/levels.py), and a level with nothing
+    to install (kernel-only) is only recorded."""
     base, patch, release = target.base, target.patch, target.release
     root = zfs.directory(base)
     level = zfs.stamp(base, "patch") or patch_level(root)
@@ -174,23 +162,22 @@ def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInp
     if patch == "latest" or patch != level:
         require_host_machine(target.arch, release)
         workdir = target.workdir(zfs)
-        split = zfs.exists(target.skeleton) and existing_dir_beneath(root, MOUNT_DIR, STEP)
-        with skeleton_mounted(runner, zfs.directory(target.skeleton), root) if split \
-                else contextlib.nullcontext():
+        if target.new_level:
+            base, offer = _make_new_level(runner, zfs, target, workdir)
+            root = zfs.directory(base)
+        elif is_split(root):
+            offer = target.ask(runner, zfs)
+            _check_pin(offer, patch, release)
+            if offer.pending:
+                raise ThinjailError(f"{STEP}: freebsd-update now has files to install for "
+                                    f"{release} {offer.level}, which it did not have when "
+                                    "this run began: rerun to make that level")
+        else:
             offer = fetch_updates(runner, root, workdir, release, step=STEP, changes=True)
-            if patch not in ("latest", offer.level):
-                raise ThinjailError(
-                    f"{STEP}: freebsd-update brings {release} to {offer.level}, but the config "
-                    f"pins {patch}: it only installs the latest patch level, so pin that or "
-                    "use `patch: latest`; nothing was installed")
+            _check_pin(offer, patch, release)
             if offer.pending:
                 zfs.clear_stamps(base, ("update",), STEP)  # a half-done install reruns this
-                if split:
-                    # Names the skeleton's next snapshot: its files change now.
-                    zfs.set_stamp(target.skeleton, "patched", offer.level, STEP)
-                runner.run(["freebsd-update", "-b", str(root), "-d", str(workdir),
-                            "--currently-running", release, "--not-running-from-cron",
-                            "install"], step=STEP, env=PAGER_ENV)
+                _install(runner, root, workdir, release)
         level, eol = offer.level, offer.eol
         if patch == "latest":
             offers.record(release, Offer(level, eol=eol))
@@ -203,7 +190,40 @@ def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInp
             zfs.clear_stamps(base, (key,), STEP)
         elif zfs.stamp(base, key) != value:
             zfs.set_stamp(base, key, value, STEP)
-    zfs.set_stamp(base, STEP, target.stamp, STEP)
+    zfs.set_stamp(base, STEP, target.stamp, STEP)  # last: a new level is done with it
     return level
 
 
+def _make_new_level(runner: Runner, zfs: Zfs, target: UpdateInputs,
+                    workdir: Path) -> tuple[str, Offer]:
+    """Clone the current level, patch the clones with the new skeleton mounted where the
+    new base's links lead, and make the new base read-only; return it and the offer."""
+    level = str(target.new_level)
+    base, skeleton = make_level(runner, zfs, STEP, base=target.base, skeleton=target.skeleton,
+                                levels=target.levels, level=level)
+    root = zfs.directory(base)
+    with skeleton_mounted(runner, zfs.directory(skeleton), root, STEP):
+        # Names the new skeleton's snapshot, which new jails clone.
+        zfs.set_stamp(skeleton, "patched", level, STEP)
+        offer = fetch_updates(runner, root, workdir, target.release, step=STEP, changes=True)
+        _check_pin(offer, target.patch, target.release)
+        if offer.level != level:
+            raise ThinjailError(f"{STEP}: freebsd-update offered {target.release} {level} when "
+                                f"this run began, and now {offer.level}: rerun")
+        if offer.pending:
+            _install(runner, root, workdir, target.release)
+    repair_tree(zfs.directory(skeleton))
+    zfs.set_readonly(base, STEP)
+    return base, offer
+
+
+def _check_pin(offer: Offer, patch: str, release: str) -> None:
+    if patch not in ("latest", offer.level):
+        raise ThinjailError(f"{STEP}: freebsd-update brings {release} to {offer.level}, but "
+                            f"the config pins {patch}: it only installs the latest patch "
+                            "level, so pin that or use `patch: latest`; nothing was installed")
+
+
+def _install(runner: Runner, root: Path, workdir: Path, release: str) -> None:
+    runner.run(["freebsd-update", "-b", str(root), "-d", str(workdir), "--currently-running",
+                release, "--not-running-from-cron", "install"], step=STEP, env=PAGER_ENV)
