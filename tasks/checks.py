@@ -281,6 +281,21 @@ class StartsAtBoot(LiveCheck):
 
 
 @dataclass
+class NotHeldBack(LiveCheck):
+    """No failed move to a new patch level put the jail back (its fstab is rendered again,
+    and the move tried again, when one did)."""
+
+    name: str
+    marker: Path
+
+    def __call__(self) -> bool:
+        return not self.marker.exists()
+
+    def __repr__(self) -> str:
+        return f"<jail {self.name} was not put back after a failed move ({self.marker})>"
+
+
+@dataclass
 class JailRunningCurrent(LiveCheck):
     running: RunningJails
     inputs: StartInputs

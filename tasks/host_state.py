@@ -110,6 +110,16 @@ class StartInputs:
         return digest(file_digest(self.conf), file_digest(self.fstab), level,
                       self.zfs.stamp(self.base, "extract"))
 
+    @property
+    def kept_fstab(self) -> Path:
+        """The fstab the jail last started with: what a failed move puts back."""
+        return Path(f"{self.record}.fstab")
+
+    @property
+    def held_back(self) -> Path:
+        """Exists while a failed move has put the jail back (the next run tries again)."""
+        return Path(f"{self.record}.held")
+
     def current(self, running: RunningJails) -> bool:
         try:
             started_with = self.record.read_text()
@@ -118,6 +128,12 @@ class StartInputs:
         if started_with.startswith("{"):  # one version kept it in JSON, with file identities
             started_with = json.loads(started_with).get("digest")
         return self.name in running.names() and started_with == self.digest()
+
+
+def forget_start(record: Path) -> None:
+    """Remove what a jail's start kept (the jail is stopped or gone)."""
+    for path in (record, Path(f"{record}.fstab"), Path(f"{record}.held")):
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

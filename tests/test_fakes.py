@@ -213,7 +213,7 @@ def write_jail(host: Host, conf: Path, name: str, jid: int) -> None:
     root = host.tmp / f"{name}-root"
     for directory in ("bin", "sbin", "etc", "dev"):
         (root / directory).mkdir(parents=True, exist_ok=True)
-    (root / "bin/sh").write_text("sh")
+    (root / "bin/sh").write_text("ELF sh")  # a program: jail(8) runs exec.start with it
     (root / "sbin/ifconfig").write_text("ifconfig")
     (root / "etc/rc").write_text("# rc")
     fstab = host.tmp / f"{name}.fstab"

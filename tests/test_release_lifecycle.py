@@ -151,6 +151,50 @@ def test_a_patch_reaches_etc_in_the_new_skeleton_and_new_jails(host: Host) -> No
     assert host.doit("run").ran() == set()
 
 
+def test_a_jail_that_does_not_start_on_the_new_level_goes_back_and_the_rollout_stops(
+        host: Host) -> None:
+    """rollout: one-at-a-time (the default): a jail that does not come back on the new
+    level is put back on its old one and started, the run stops naming it, and the jails
+    after it have not moved. The next run tries again."""
+    host.jails["web"] = {"id": 112}
+    build(host)
+    sh = (host.mountpoint(BASE) / "bin/sh").read_text()
+    host.publish_patch("p0", files={"bin/sh": sh})
+    host.publish_patch("p1", files={"bin/sh": "a broken shell\n"})  # not a program: ENOEXEC
+    fstabs = {name: host.mountpoint() / f"{name}-nullfs-base.fstab" for name in host.jails}
+    before = {name: fstab.read_text() for name, fstab in fstabs.items()}
+
+    for _ in range(2):  # the second run tries again, the same way
+        run = host.doit("run")
+        assert run.returncode != 0
+        assert "start: pg-1 did not start on its new base" in run.output
+        assert "exec /bin/sh: Exec format error" in \
+            (host.fake_state / "console-pg-1.log").read_text()  # exec.consolelog
+        assert "back on the base it ran on, and runs" in run.output
+        assert [c["argv"][3:] for c in run.calls if c["tool"] == "jail"] == [
+            ["-rc", "pg-1"], ["-c", "pg-1"]]  # web was not touched
+        assert host.running() == {"pg-1", "web"}
+        assert {name: fstab.read_text() for name, fstab in fstabs.items()} == before
+
+    # web's move waits for pg-1's (one-at-a-time); with `rollout: parallel` it does not.
+    assert " - start:pg-1" in host.report("info", "fstab:web").stdout
+    host.overrides["rollout"] = "parallel"
+    host.write_config()
+    assert " - start:pg-1" not in host.report("info", "fstab:web").stdout
+    del host.overrides["rollout"]
+
+    host.publish_patch("p2", files={"bin/sh": sh})  # the fix: both move, one after the other
+    fixed = host.doit("run")
+    assert fixed.returncode == 0, fixed.output
+    assert [c["argv"][3:] for c in fixed.calls if c["tool"] == "jail"] == [
+        ["-rc", "pg-1"], ["-rc", "web"]]
+    new_base = str(host.mountpoint(f"templates/{R}/p2-base"))
+    for fstab in fstabs.values():
+        assert fstab.read_text().splitlines()[1].split()[0] == new_base
+    assert host.running() == {"pg-1", "web"}
+    assert host.doit("run").ran() == set()
+
+
 def test_the_latest_patch_level_is_asked_once_per_update_check(host: Host) -> None:
     host.overrides["update_check"] = 3600
     build(host)

@@ -37,8 +37,11 @@ JAIL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
-TOP_KEYS = {"release", "arch", "mirror", "patch", "update_check", "timezone", "resolv_conf",
-            "devfs_ruleset", "image", "zfs", "paths", "network", "jails"}
+TOP_KEYS = {"release", "arch", "mirror", "patch", "update_check", "rollout", "timezone",
+            "resolv_conf", "devfs_ruleset", "image", "zfs", "paths", "network", "jails"}
+# How jails move to a new patch level: one running again before the next moves, or all at
+# once (with `doit -n`).
+ROLLOUTS = ("one-at-a-time", "parallel")
 REQUIRED_TOP = ("zfs", "network", "jails")  # release: its own check names an example
 JAIL_KEYS = {"id", "ip", "release", "allow_mount", "devfs_ruleset", "packages", "services"}
 NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
@@ -121,6 +124,7 @@ class Config:
     jails: tuple[Jail, ...] = field(default=())
     image: str | None = None  # templates to import instead of building them (see image.py)
     update_check: int = DEFAULT_UPDATE_CHECK
+    rollout: str = ROLLOUTS[0]
 
     def jail(self, name: str) -> Jail:
         for jail in self.jails:

@@ -28,6 +28,7 @@ from tasks.config.model import (
     PATH_DEFAULTS,
     RELEASE_RE,
     REQUIRED_TOP,
+    ROLLOUTS,
     SAFE_PATH_RE,
     SERVICE_RE,
     TOP_KEYS,
@@ -83,6 +84,8 @@ RULES = (
     Rule("update_check", is_seconds, DEFAULT_UPDATE_CHECK,
          "use the seconds between two questions to freebsd-update for the latest patch level "
          "(0: every run)"),
+    Rule("rollout", lambda v: v in ROLLOUTS, ROLLOUTS[0],
+         f"use {' or '.join(ROLLOUTS)}: how jails move to a new patch level"),
     Rule("timezone", is_zone, "host", "use 'host' or a zone name such as Asia/Shanghai"),
     Rule("resolv_conf", is_safe_path, "/etc/resolv.conf",
          "use an absolute path of letters, digits and ._+-/"),
@@ -144,7 +147,8 @@ class _Validator:
             return None
         return Config(source=source.resolve(), release=release, arch=arch,
                       mirror=top["mirror"], patch=top["patch"],
-                      update_check=top["update_check"], timezone=top["timezone"],
+                      update_check=top["update_check"], rollout=top["rollout"],
+                      timezone=top["timezone"],
                       resolv_conf=Path(top["resolv_conf"]), zfs_root=zfs_root, paths=paths,
                       network=network, jails=jails, image=top["image"])
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from tasks.checks import DatasetsExist, JailRunningCurrent, StartsAtBoot
+from tasks.checks import DatasetsExist, JailRunningCurrent, NotHeldBack, StartsAtBoot
 from tasks.config import DEFAULT_DEVFS_RULESET, Network
 from tasks.context import Context
+from tasks.files import write_atomic
 from tasks.graph import step
 from tasks.host_state import StartInputs
 from tasks.plan import JailPlan
@@ -57,25 +58,59 @@ def _clone(ctx: Context, plan: JailPlan) -> None:
 
 
 def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Make each jail's root directory and nullfs fstab: base ro at /, clone rw at /skeleton."""
+    """Make each jail's root directory and nullfs fstab: base ro at /, clone rw at /skeleton.
+
+    A jail that runs on another base (a move to a new patch level) gets its new fstab, with
+    `rollout: one-at-a-time`, only once the jail that moves before it runs again."""
+    previous = None  # the last jail that moves in this run
     for plan in ctx.plan.jails():
+        name, release = plan.jail.name, plan.release
         values = {
-            "name": plan.jail.name,
-            "base_root": str(ctx.zfs.mountpoint(plan.release.base)),
+            "name": name,
+            "base_root": str(ctx.zfs.mountpoint(release.base)),
             "container_root": str(ctx.zfs.mountpoint(plan.container)),
             "jail_root": str(plan.jail_root),
         }
+        started = start_inputs(ctx, plan)
+        after = []
+        if _runs_on(started) not in (None, values["base_root"]):
+            if ctx.config.rollout == "one-at-a-time" and previous:
+                after = [f"start:{previous}"]
+            previous = name
         yield step(ctx, f"make {plan.jail_root} and write {plan.fstab} (base "
-                   f"{plan.release.base})", _fstab,
-                   {"ctx": ctx, "plan": plan, "values": values}, name=plan.jail.name,
-                   targets=[str(plan.fstab), str(plan.jail_root)],
-                   file_dep=[str(ctx.templates_dir / FSTAB)], uptodate=[config_changed(values)],
-                   task_dep=[f"clone:{plan.jail.name}"])
+                   f"{release.base})", _fstab,
+                   {"ctx": ctx, "plan": plan, "values": values, "started": started},
+                   name=name, targets=[str(plan.fstab), str(plan.jail_root)],
+                   file_dep=[str(ctx.templates_dir / FSTAB)],
+                   uptodate=[config_changed(values), NotHeldBack(name, started.held_back)],
+                   task_dep=[f"clone:{name}", *after])
 
 
-def _fstab(ctx: Context, plan: JailPlan, values: dict[str, str]) -> None:
+def _runs_on(started: StartInputs) -> str | None:
+    """The base directory a jail thinjail started runs on: the first mount of the fstab it
+    was started with (kept in the state directory; the fstab itself while an earlier
+    thinjail kept none). None for a jail never started."""
+    if not started.record.exists():
+        return None
+    for fstab in (started.kept_fstab, started.fstab):
+        try:
+            lines = fstab.read_text().splitlines()
+        except FileNotFoundError:
+            continue
+        mounts = [line.split() for line in lines if line.strip() and not line.startswith("#")]
+        return mounts[0][0] if mounts else None
+    return None
+
+
+def _fstab(ctx: Context, plan: JailPlan, values: dict[str, str],
+           started: StartInputs) -> None:
     plan.jail_root.mkdir(parents=True, exist_ok=True)
+    if started.record.exists() and not started.kept_fstab.exists() and plan.fstab.exists():
+        # Started by an earlier thinjail, which kept no copy: keep the one it runs with,
+        # which a failed move puts back.
+        write_atomic(started.kept_fstab, plan.fstab.read_bytes())
     _render(ctx, FSTAB, plan.fstab, values)
+    started.held_back.unlink(missing_ok=True)  # the move is tried again
 
 
 def conf_values(plan: JailPlan, network: Network) -> dict[str, Any]:

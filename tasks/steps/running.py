@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tasks.errors import CommandError, ThinjailError
 from tasks.files import write_atomic
-from tasks.host_state import HostInterfaces, RunningJails, StartInputs
+from tasks.host_state import HostInterfaces, RunningJails, StartInputs, forget_start
 from tasks.runner import Runner
 
 STEP = "start"
@@ -74,6 +74,19 @@ def start_jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces
     action = "-rc" if name in running.names() else "-c"
     if action == "-c":
         remove_leftover_epair(runner, interfaces, name, inputs.epair)
+    failed = _jail(runner, running, interfaces, inputs, action)
+    if failed is not None and action == "-rc" and _moved(inputs):
+        _put_back(runner, running, interfaces, inputs, failed)
+    if failed is not None:
+        raise failed
+    _keep(inputs)
+
+
+def _jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces,
+          inputs: StartInputs, action: str) -> CommandError | None:
+    """`jail -f <conf> <action> <name>`; the error, with the epair a failed create left
+    removed."""
+    name = inputs.name
     try:
         runner.run(["jail", "-f", str(inputs.conf), action, name], step=STEP)
         failed = None
@@ -81,12 +94,40 @@ def start_jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces
         failed = error
     running.invalidate()  # jls and ifconfig answer anew, whatever jail(8) managed to do
     interfaces.invalidate()
-    if failed is not None:
-        if name not in running.names() and remove_leftover_epair(runner, interfaces, name,
-                                                                 inputs.epair):
-            raise CommandError(f"{failed} (the {inputs.epair} it left was removed)") from None
-        raise failed
+    if failed is not None and name not in running.names() and \
+            remove_leftover_epair(runner, interfaces, name, inputs.epair):
+        return CommandError(f"{failed} (the {inputs.epair} it left was removed)")
+    return failed
+
+
+def _moved(inputs: StartInputs) -> bool:
+    """The jail ran with another fstab (another base: a move to a new patch level)."""
+    try:
+        return inputs.kept_fstab.read_bytes() != inputs.fstab.read_bytes()
+    except FileNotFoundError:
+        return False
+
+
+def _put_back(runner: Runner, running: RunningJails, interfaces: HostInterfaces,
+              inputs: StartInputs, failed: CommandError) -> None:
+    """A jail that does not start on its new base is started again on the one it ran on,
+    and held back until the next run; the run stops here, naming it."""
+    write_atomic(inputs.fstab, inputs.kept_fstab.read_bytes())
+    again = _jail(runner, running, interfaces, inputs, "-c")
+    if again is not None:
+        raise ThinjailError(f"{failed}; starting {inputs.name} again on the base it ran on "
+                            f"failed too: {again}")
+    _keep(inputs)
+    write_atomic(inputs.held_back, b"")
+    raise ThinjailError(f"{STEP}: {inputs.name} did not start on its new base ({failed}); it "
+                        "is back on the base it ran on, and runs. The rollout stops here; "
+                        "the next run tries again")
+
+
+def _keep(inputs: StartInputs) -> None:
+    """Record what the jail now runs with."""
     inputs.record.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(inputs.kept_fstab, inputs.fstab.read_bytes())
     write_atomic(inputs.record, inputs.digest().encode())
 
 
@@ -109,4 +150,4 @@ def stop_jail(runner: Runner, running: RunningJails, conf: Path, record: Path,
     if name in running.names():
         runner.run(["jail", "-f", str(conf), "-r", name], step="stop")
         running.invalidate()
-    record.unlink(missing_ok=True)
+    forget_start(record)
