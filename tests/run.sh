@@ -28,6 +28,7 @@ timeout 20 zpool list >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q -e '.[test]'
 .venv/bin/ruff check .
-# Two workers, a test module each at a time (its pool and hosts stay in one process); ZFS
-# changes from both pass through thinjail's host-wide lock (tests/support/zfspool.py).
-exec .venv/bin/python -m pytest -n 2 --dist loadscope "$@"
+# Two workers, each test sent to the first free one (a module's pool is made in each worker
+# that runs its tests); ZFS changes from both pass through thinjail's host-wide lock
+# (tests/support/zfspool.py).
+exec .venv/bin/python -m pytest -n 2 --dist load "$@"

@@ -17,8 +17,6 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,80 +28,14 @@ import pytest
 from tests.support import zfspool
 from tests.support.freebsd_base import CERT_HASHES, LIBC_SIZE
 from tests.support.host import RELEASE as R
-from tests.support.host import REPO, Host
+from tests.support.host import Host
+from tests.support.interrupting import interrupt, is_stopped, signal_doit, start_run, tree
 from tests.support.jailview import resolve
 from tests.support.mirror import Mirror
 
 pytestmark = pytest.mark.builds_templates  # about building them from the mirror
 
 BASE, SKELETON = f"templates/{R}-base", f"templates/{R}-skeleton"
-
-
-def start_run(host: Host, stop_at: str = "") -> subprocess.Popen[str]:
-    """doit run jail:pg-1, stopping itself at `stop_at` (tests/support/stopping_doit.py)."""
-    host.seed_host()
-    host.write_config()
-    env = {**host.env(), "PYTHONPATH": str(REPO), "THINJAIL_TEST_STOP_AT": stop_at,
-           "THINJAIL_TEST_STOPPED": str(stopped_file(host))}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.stopping_doit", "run", "-f", str(REPO / "dodo.py"),
-         "jail:pg-1", f"config={host.config_path}"], env=env, cwd=host.tmp, text=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def stopped_file(host: Host) -> Path:
-    return host.tmp / "stopped-at"
-
-
-def is_stopped(pid: int) -> bool:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "Tt"
-
-
-def signal_doit(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
-    """Signal doit, which is running or stopped (never finished), and see that the signal
-    ended it; then wait until every process it started has ended."""
-    assert proc.poll() is None, f"doit ended (exit {proc.returncode}) before it was signalled"
-    os.kill(proc.pid, sig)
-    os.kill(proc.pid, signal.SIGCONT)
-    proc.wait(timeout=60)
-    assert proc.returncode == -sig, f"doit ended with {proc.returncode}, not by {sig.name}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)  # its session still has a process
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise AssertionError("a command started by the interrupted run did not end")
-
-
-def interrupt(host: Host, stop_at: str, sig: signal.Signals) -> str:
-    """Run doit until it stops itself at stop_at, then signal it; return where it stopped."""
-    proc = start_run(host, stop_at)
-    deadline = time.monotonic() + 120
-    while not (stopped_file(host).exists() and is_stopped(proc.pid)):
-        assert proc.poll() is None, f"doit ended (exit {proc.returncode}) before {stop_at}"
-        assert time.monotonic() < deadline, f"doit did not reach {stop_at} in 120 s"
-        time.sleep(0.005)
-    where = stopped_file(host).read_text()
-    signal_doit(proc, sig)
-    return where
-
-
-def tree(root: Path) -> dict[str, str]:
-    """Every entry below root: its type and link target or content digest."""
-    entries = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in (*dirnames, *filenames):
-            path = Path(dirpath, name)
-            rel = str(path.relative_to(root))
-            if path.is_symlink():
-                entries[rel] = "-> " + os.readlink(path)
-            elif path.is_dir():
-                entries[rel] = "dir"
-            else:
-                entries[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return entries
 
 
 def state(host: Host) -> dict[str, Any]:

@@ -35,11 +35,11 @@ def task_image_import(ctx: Context) -> Iterator[dict[str, Any]]:
     yield step(ctx, f"import the {plan.release} templates from {ctx.image_source}",
                _import, {"ctx": ctx, "plan": plan}, name=plan.release, task_dep=["host:datasets"],
                made_from=(plan.extract, plan.split),
-               uptodate=[ctx.checks.stamp_is(plan.base, plan.extract),
-                         ctx.checks.stamp_is(plan.skeleton, plan.split)])
+               uptodate=[ctx.checks.stamp_is(plan.current_base, plan.extract),
+                         ctx.checks.stamp_is(plan.current_skeleton, plan.split)])
 
 
 def _import(ctx: Context, plan: ReleasePlan) -> None:
     staging = ctx.zfs.directory(plan.media) / f".import-{plan.release}"
     import_image(ctx.runner, ctx.zfs, str(ctx.image_source), staging, plan.release,
-                 ctx.config.arch, {"base": plan.base, "skeleton": plan.skeleton})
+                 ctx.config.arch, {"base": plan.current_base, "skeleton": plan.current_skeleton})
