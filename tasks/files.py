@@ -35,12 +35,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         _replace(dir_fd, path.name, lambda tmp: _write_new(dir_fd, tmp, data))
 
 
-def write_beneath(root: Path, relative: str, data: bytes, step: str) -> None:
+def write_beneath(root: Path, relative: str, data: bytes, step: str,
+                  like: os.stat_result | None = None) -> None:
     """Replace root/relative with data; its directories are made if missing, and none may be
-    a link."""
+    a link. The new file gets the mode and owner of `like` (say, the file it replaces)."""
     directory, name = _split(relative)
     with walk_beneath(root, directory, step, create=True) as dir_fd:
-        _replace(dir_fd, name, lambda tmp: _write_new(dir_fd, tmp, data))
+        _replace(dir_fd, name, lambda tmp: _write_new(dir_fd, tmp, data, like))
 
 
 def link_beneath(root: Path, relative: str, target: str, step: str) -> None:
@@ -141,10 +142,14 @@ def _open_dir(path: Path) -> Iterator[int]:
         os.close(fd)
 
 
-def _write_new(dir_fd: int, name: str, data: bytes) -> None:
+def _write_new(dir_fd: int, name: str, data: bytes,
+               like: os.stat_result | None = None) -> None:
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE,
                  dir_fd=dir_fd)
     try:
+        if like is not None:
+            os.fchown(fd, like.st_uid, like.st_gid)
+            os.fchmod(fd, stat.S_IMODE(like.st_mode))
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]

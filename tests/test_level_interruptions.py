@@ -69,10 +69,12 @@ def state(host: Host) -> dict[str, Any]:
 # The host-changing commands of the level's run, in order: a kill point after each. The new
 # level: its parent dataset, the first level's base snapshot and clone with three stamps,
 # the skeleton's, with two; the mount, the mark, freebsd-update fetch and install, the
-# unmount, read-only and the level's stamps; the skeleton snapshot; pg-1's move.
+# unmount, read-only and the level's stamps; the skeleton snapshot; pg-1's move: the
+# snapshot of its dataset before its /etc takes the level's changes, then its restart.
 CHANGING_STEPS = ["zfs create", "zfs snapshot", "zfs clone", *["zfs set"] * 3, "zfs snapshot",
                   "zfs clone", *["zfs set"] * 2, "mount", "zfs set", "freebsd-update",
-                  "freebsd-update", "umount", *["zfs set"] * 4, "zfs snapshot", "jail"]
+                  "freebsd-update", "umount", *["zfs set"] * 4, "zfs snapshot", "zfs snapshot",
+                  "jail"]
 # Ctrl-C where a with-block or an error handler runs on the way out: inside the mount
 # (freebsd-update), and the move.
 INTERRUPTED = ("mount", "freebsd-update", "jail")

@@ -151,6 +151,35 @@ def test_a_patch_reaches_etc_in_the_new_skeleton_and_new_jails(host: Host) -> No
     assert host.doit("run").ran() == set()
 
 
+def test_a_new_level_s_etc_changes_are_merged_into_each_jail(host: Host) -> None:
+    """As etcupdate does: the old level's skeleton is the ancestor, the new one's the target,
+    the jail's file the local copy. A file the jail left is replaced, one it changed
+    elsewhere is merged, one it changed on the same line is kept and reported."""
+    build(host)
+    skeleton = host.mountpoint(f"templates/{R}-skeleton")
+    pg1 = host.mountpoint("containers/pg-1")
+    login = (skeleton / "etc/login.conf").read_text()
+    patched = {"etc/rc": "# /etc/rc p1\n",
+               "etc/login.conf": login.replace("\t:ignorenologin:\\\n",
+                                               "\t:ignorenologin:\\\n\t:priority=0:\\\n"),
+               "etc/group": "wheel:*:0:root,toor\n"}
+    host.publish_patch("p0", files={path: (skeleton / path).read_text() for path in patched})
+    host.publish_patch("p1", files=patched)
+    (pg1 / "etc/login.conf").write_text(login.replace(":umask=022:", ":umask=027:"))
+    (pg1 / "etc/group").write_text("wheel:*:0:root,admin\n")
+
+    run = host.doit("run")
+    assert run.returncode == 0, run.output
+    assert (pg1 / "etc/rc").read_text() == "# /etc/rc p1\n"
+    merged = (pg1 / "etc/login.conf").read_text()
+    assert ":umask=027:" in merged and ":priority=0:" in merged
+    assert (pg1 / "etc/group").read_text() == "wheel:*:0:root,admin\n"
+    assert "/etc/group was changed in the jail and by p1; the jail's version is kept" in \
+        run.output
+    assert host.dataset("containers/pg-1@pre-p1") in host.names()  # the way back
+    assert host.doit("run").ran() == set()
+
+
 def test_a_jail_that_does_not_start_on_the_new_level_goes_back_and_the_rollout_stops(
         host: Host) -> None:
     """rollout: one-at-a-time (the default): a jail that does not come back on the new

@@ -20,6 +20,7 @@ from tasks.graph import step
 from tasks.host_state import StartInputs
 from tasks.plan import JailPlan
 from tasks.steps.datasets import clone_jail
+from tasks.steps.etc_merge import EtcMerge, merge_etc
 from tasks.steps.provision import provision_jail
 from tasks.steps.rcconf import register_for_boot
 from tasks.steps.render import render, write_managed
@@ -72,14 +73,17 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
             "jail_root": str(plan.jail_root),
         }
         started = start_inputs(ctx, plan)
-        after = []
-        if _runs_on(started) not in (None, values["base_root"]):
+        after, merge = [], None
+        runs_on = _runs_on(started)
+        if runs_on not in (None, values["base_root"]):
             if ctx.config.rollout == "one-at-a-time" and previous:
                 after = [f"start:{previous}"]
             previous = name
+            merge = _etc_merge(ctx, plan, str(runs_on))
         yield step(ctx, f"make {plan.jail_root} and write {plan.fstab} (base "
                    f"{release.base})", _fstab,
-                   {"ctx": ctx, "plan": plan, "values": values, "started": started},
+                   {"ctx": ctx, "plan": plan, "values": values, "started": started,
+                    "merge": merge},
                    name=name, targets=[str(plan.fstab), str(plan.jail_root)],
                    file_dep=[str(ctx.templates_dir / FSTAB)],
                    uptodate=[config_changed(values), NotHeldBack(name, started.held_back)],
@@ -102,9 +106,25 @@ def _runs_on(started: StartInputs) -> str | None:
     return None
 
 
+def _etc_merge(ctx: Context, plan: JailPlan, runs_on: str) -> EtcMerge | None:
+    """The /etc merge of a jail moving off the base mounted at `runs_on` (None when that
+    base is no level thinjail knows)."""
+    old_base = next((ds.name for ds in ctx.zfs.datasets().values()
+                     if ds.mountpoint == runs_on and ds.name.endswith("-base")), None)
+    if old_base is None:
+        return None
+    release = plan.release
+    return EtcMerge(container=plan.container,
+                    old_skeleton=old_base.removesuffix("-base") + "-skeleton",
+                    new_skeleton=release.skeleton,
+                    level=release.new_level or release.level or "first")
+
+
 def _fstab(ctx: Context, plan: JailPlan, values: dict[str, str],
-           started: StartInputs) -> None:
+           started: StartInputs, merge: EtcMerge | None) -> None:
     plan.jail_root.mkdir(parents=True, exist_ok=True)
+    if merge is not None:
+        merge_etc(ctx.runner, ctx.zfs, merge)  # before its fstab moves it
     if started.record.exists() and not started.kept_fstab.exists() and plan.fstab.exists():
         # Started by an earlier thinjail, which kept no copy: keep the one it runs with,
         # which a failed move puts back.

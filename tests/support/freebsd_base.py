@@ -29,6 +29,9 @@ FILES = {
     "etc/group": "wheel:*:0:root\n",
     "etc/freebsd-update.conf": "KeyPrint 800651ef4b4c71c2\nServerName update.FreeBSD.org\n",
     "etc/ssl/cert.pem": "-----BEGIN CERTIFICATE----- the trust store's bundle\n",
+    "etc/login.conf": ("default:\\\n\t:passwd_format=sha512:\\\n\t:umask=022:\n\n"
+                       "daemon:\\\n\t:tc=default:\n\nroot:\\\n\t:ignorenologin:\\\n"
+                       "\t:tc=default:\n"),
     "root/.cshrc": "# root's cshrc\n",
     "usr/share/zoneinfo/UTC": "TZif2 UTC\n",
     "usr/share/zoneinfo/Asia/Shanghai": "TZif2 CST-8\n",
