@@ -25,11 +25,18 @@ from typing import Any
 
 import pytest
 
-from tests.support import zfspool
 from tests.support.freebsd_base import CERT_HASHES, LIBC_SIZE
 from tests.support.host import RELEASE as R
 from tests.support.host import Host
-from tests.support.interrupting import interrupt, is_stopped, signal_doit, start_run, tree
+from tests.support.interrupting import (
+    datasets,
+    interrupt,
+    is_stopped,
+    localizer,
+    signal_doit,
+    start_run,
+    tree,
+)
 from tests.support.jailview import resolve
 from tests.support.mirror import Mirror
 
@@ -40,24 +47,15 @@ BASE, SKELETON = f"templates/{R}-base", f"templates/{R}-skeleton"
 
 def state(host: Host) -> dict[str, Any]:
     """The host's end state, with this host's own names and paths taken out."""
-    root_mp = str(host.mountpoint())
-
-    def local(text: str) -> str:
-        return text.replace(root_mp, "<mnt>").replace(host.root, "<root>").replace(
-            str(host.tmp), "<tmp>")
-
-    listing = zfspool.run("zfs", "get", "-H", "-p", "-r", "-o", "name,property,value,source",
-                          "type,origin,thinjail:extract,thinjail:tzdns,thinjail:update,"
-                          "thinjail:skeleton,thinjail:certs,thinjail:patch,thinjail:created",
-                          host.root)
-    datasets = sorted(local(line) for line in listing.splitlines()
-                      if "inherited" not in line and not line.endswith("\t-\t-"))
+    local = localizer(host)
+    listed = datasets(host, "thinjail:extract,thinjail:tzdns,thinjail:update,"
+                            "thinjail:skeleton,thinjail:certs,thinjail:patch,thinjail:created")
     trees = {name: tree(host.mountpoint(name)) for name in (BASE, SKELETON, "containers/pg-1")}
     files = {local(str(p)): local(p.read_text()) for p in sorted(host.etc.rglob("*"))
              if p.is_file()}
     files["fstab"] = local((host.mountpoint() / "pg-1-nullfs-base.fstab").read_text())
     interfaces = {n: i["members"] for n, i in host.interfaces().items()}
-    return {"datasets": datasets, "trees": trees, "files": files, "running": host.running(),
+    return {"datasets": listed, "trees": trees, "files": files, "running": host.running(),
             "interfaces": interfaces,
             "started": (host.state_dir / "started/pg-1").is_file()}
 

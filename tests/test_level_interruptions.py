@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import zfspool
 from tests.support.host import RELEASE as R
 from tests.support.host import Host
-from tests.support.interrupting import interrupt, tree
+from tests.support.interrupting import datasets, interrupt, localizer, tree
 from tests.support.mirror import Mirror
 
 LEVEL = "p1"
@@ -40,21 +39,13 @@ def built_with_a_patch_out(host: Host) -> None:
 
 def state(host: Host) -> dict[str, Any]:
     """The host's end state, with this host's own names and paths taken out."""
-    root_mp = str(host.mountpoint())
-
-    def local(text: str) -> str:
-        return text.replace(root_mp, "<mnt>").replace(host.root, "<root>").replace(
-            str(host.tmp), "<tmp>")
-
-    listing = zfspool.run("zfs", "get", "-H", "-p", "-r", "-o", "name,property,value,source",
-                          "type,origin,thinjail:extract,thinjail:tzdns,thinjail:update,"
-                          "thinjail:skeleton,thinjail:certs,thinjail:patch,thinjail:patched,"
-                          "thinjail:installed,thinjail:created", host.root)
-    datasets = sorted(local(line) for line in listing.splitlines()
-                      if "inherited" not in line and not line.endswith("\t-\t-"))
+    root_mp, local = str(host.mountpoint()), localizer(host)
+    listed = datasets(host, "thinjail:extract,thinjail:tzdns,thinjail:update,"
+                            "thinjail:skeleton,thinjail:certs,thinjail:patch,"
+                            "thinjail:patched,thinjail:installed,thinjail:created")
     trees = {name: tree(host.mountpoint(name)) for name in (BASE, SKELETON, "containers/pg-1")}
     started = host.state_dir / "started"
-    return {"datasets": datasets, "trees": trees,
+    return {"datasets": listed, "trees": trees,
             "fstab": local((host.mountpoint() / "pg-1-nullfs-base.fstab").read_text()),
             "running": host.running(),
             "started": sorted(p.name for p in started.iterdir()),

@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from tests.support import zfspool
 from tests.support.host import REPO, Host
 
 
@@ -79,3 +81,23 @@ def tree(root: Path) -> dict[str, str]:
             else:
                 entries[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     return entries
+
+
+def localizer(host: Host) -> Callable[[str], str]:
+    """Takes this host's own names and paths out of a text, so hosts compare."""
+    root_mp = str(host.mountpoint())
+
+    def local(text: str) -> str:
+        return text.replace(root_mp, "<mnt>").replace(host.root, "<root>").replace(
+            str(host.tmp), "<tmp>")
+
+    return local
+
+
+def datasets(host: Host, stamps: str) -> list[str]:
+    """Each dataset's type, origin and local `stamps` (thinjail:<key>,...), localized."""
+    local = localizer(host)
+    listing = zfspool.run("zfs", "get", "-H", "-p", "-r", "-o", "name,property,value,source",
+                          f"type,origin,{stamps}", host.root)
+    return sorted(local(line) for line in listing.splitlines()
+                  if "inherited" not in line and not line.endswith("\t-\t-"))
