@@ -116,6 +116,12 @@ class StartInputs:
         return Path(f"{self.record}.fstab")
 
     @property
+    def etc_backup(self) -> Path:
+        """The jail's /etc files as they were before a move merged the new level's changes
+        (tasks/steps/etc_merge.py): put back if the move fails."""
+        return Path(f"{self.record}.etc.json")
+
+    @property
     def held_back(self) -> Path:
         """Exists while a failed move has put the jail back (the next run tries again)."""
         return Path(f"{self.record}.held")
@@ -132,8 +138,8 @@ class StartInputs:
 
 def forget_start(record: Path) -> None:
     """Remove what a jail's start kept (the jail is stopped or gone)."""
-    for path in (record, Path(f"{record}.fstab"), Path(f"{record}.held")):
-        path.unlink(missing_ok=True)
+    for suffix in ("", ".fstab", ".held", ".etc.json"):
+        Path(f"{record}{suffix}").unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -188,10 +188,13 @@ def test_a_jail_that_does_not_start_on_the_new_level_goes_back_and_the_rollout_s
     host.jails["web"] = {"id": 112}
     build(host)
     sh = (host.mountpoint(BASE) / "bin/sh").read_text()
-    host.publish_patch("p0", files={"bin/sh": sh})
-    host.publish_patch("p1", files={"bin/sh": "a broken shell\n"})  # not a program: ENOEXEC
+    rc = (host.mountpoint(f"templates/{R}-skeleton") / "etc/rc").read_text()
+    host.publish_patch("p0", files={"bin/sh": sh, "etc/rc": rc})
+    # Not a program (ENOEXEC); and an /etc change, which the move merges into pg-1.
+    host.publish_patch("p1", files={"bin/sh": "a broken shell\n", "etc/rc": "# rc p1\n"})
     fstabs = {name: host.mountpoint() / f"{name}-nullfs-base.fstab" for name in host.jails}
     before = {name: fstab.read_text() for name, fstab in fstabs.items()}
+    pg1_rc = host.mountpoint("containers/pg-1") / "etc/rc"
 
     for _ in range(2):  # the second run tries again, the same way
         run = host.doit("run")
@@ -204,6 +207,7 @@ def test_a_jail_that_does_not_start_on_the_new_level_goes_back_and_the_rollout_s
             ["-rc", "pg-1"], ["-c", "pg-1"]]  # web was not touched
         assert host.running() == {"pg-1", "web"}
         assert {name: fstab.read_text() for name, fstab in fstabs.items()} == before
+        assert pg1_rc.read_text() == rc  # its /etc as it was on the old level
 
     # web's move waits for pg-1's (one-at-a-time); with `rollout: parallel` it does not.
     assert " - start:pg-1" in host.report("info", "fstab:web").stdout
@@ -220,6 +224,7 @@ def test_a_jail_that_does_not_start_on_the_new_level_goes_back_and_the_rollout_s
     new_base = str(host.mountpoint(f"templates/{R}/p2-base"))
     for fstab in fstabs.values():
         assert fstab.read_text().splitlines()[1].split()[0] == new_base
+    assert pg1_rc.read_text() == "# rc p1\n"
     assert host.running() == {"pg-1", "web"}
     assert host.doit("run").ran() == set()
 

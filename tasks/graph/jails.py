@@ -79,7 +79,7 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
             if ctx.config.rollout == "one-at-a-time" and previous:
                 after = [f"start:{previous}"]
             previous = name
-            merge = _etc_merge(ctx, plan, str(runs_on))
+            merge = _etc_merge(ctx, plan, str(runs_on), started.etc_backup)
         yield step(ctx, f"make {plan.jail_root} and write {plan.fstab} (base "
                    f"{release.base})", _fstab,
                    {"ctx": ctx, "plan": plan, "values": values, "started": started,
@@ -106,7 +106,7 @@ def _runs_on(started: StartInputs) -> str | None:
     return None
 
 
-def _etc_merge(ctx: Context, plan: JailPlan, runs_on: str) -> EtcMerge | None:
+def _etc_merge(ctx: Context, plan: JailPlan, runs_on: str, backup: Path) -> EtcMerge | None:
     """The /etc merge of a jail moving off the base mounted at `runs_on` (None when that
     base is no level thinjail knows)."""
     old_base = next((ds.name for ds in ctx.zfs.datasets().values()
@@ -117,7 +117,7 @@ def _etc_merge(ctx: Context, plan: JailPlan, runs_on: str) -> EtcMerge | None:
     return EtcMerge(container=plan.container,
                     old_skeleton=old_base.removesuffix("-base") + "-skeleton",
                     new_skeleton=release.skeleton,
-                    level=release.new_level or release.level or "first")
+                    level=release.new_level or release.level or "first", backup=backup)
 
 
 def _fstab(ctx: Context, plan: JailPlan, values: dict[str, str],

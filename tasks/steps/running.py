@@ -26,6 +26,7 @@ from tasks.errors import CommandError, ThinjailError
 from tasks.files import write_atomic
 from tasks.host_state import HostInterfaces, RunningJails, StartInputs, forget_start
 from tasks.runner import Runner
+from tasks.steps.etc_merge import restore_etc
 
 STEP = "start"
 DYING_POLL_SECONDS = 0.5
@@ -111,8 +112,10 @@ def _moved(inputs: StartInputs) -> bool:
 def _put_back(runner: Runner, running: RunningJails, interfaces: HostInterfaces,
               inputs: StartInputs, failed: CommandError) -> None:
     """A jail that does not start on its new base is started again on the one it ran on,
-    and held back until the next run; the run stops here, naming it."""
+    with its /etc as it was, and held back until the next run; the run stops here, naming
+    it."""
     write_atomic(inputs.fstab, inputs.kept_fstab.read_bytes())
+    restore_etc(inputs.zfs, inputs.etc_backup)
     again = _jail(runner, running, interfaces, inputs, "-c")
     if again is not None:
         raise ThinjailError(f"{failed}; starting {inputs.name} again on the base it ran on "
@@ -125,10 +128,11 @@ def _put_back(runner: Runner, running: RunningJails, interfaces: HostInterfaces,
 
 
 def _keep(inputs: StartInputs) -> None:
-    """Record what the jail now runs with."""
+    """Record what the jail now runs with; a merge's backup is not needed any more."""
     inputs.record.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(inputs.kept_fstab, inputs.fstab.read_bytes())
     write_atomic(inputs.record, inputs.digest().encode())
+    inputs.etc_backup.unlink(missing_ok=True)
 
 
 def wait_until_gone(runner: Runner, name: str, step: str, timeout: float = 60) -> None:
