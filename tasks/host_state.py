@@ -86,6 +86,10 @@ class RunningJails(CachedAnswer[frozenset[str]]):
         return self.answer()
 
 
+# Kept beside a jail's start record (StateDir.started), named by these suffixes.
+KEPT_FSTAB, HELD_BACK, ETC_BACKUP = ".fstab", ".held", ".etc.json"
+
+
 @dataclass(frozen=True)
 class StartInputs:
     """A jail as `start` sees it; the digest of its conf, fstab and base is what it runs
@@ -113,18 +117,18 @@ class StartInputs:
     @property
     def kept_fstab(self) -> Path:
         """The fstab the jail last started with: what a failed move puts back."""
-        return Path(f"{self.record}.fstab")
+        return Path(f"{self.record}{KEPT_FSTAB}")
 
     @property
     def etc_backup(self) -> Path:
         """The jail's /etc files as they were before a move merged the new level's changes
         (tasks/steps/etc_merge.py): put back if the move fails."""
-        return Path(f"{self.record}.etc.json")
+        return Path(f"{self.record}{ETC_BACKUP}")
 
     @property
     def held_back(self) -> Path:
         """Exists while a failed move has put the jail back (the next run tries again)."""
-        return Path(f"{self.record}.held")
+        return Path(f"{self.record}{HELD_BACK}")
 
     def current(self, running: RunningJails) -> bool:
         try:
@@ -138,7 +142,7 @@ class StartInputs:
 
 def forget_start(record: Path) -> None:
     """Remove what a jail's start kept (the jail is stopped or gone)."""
-    for suffix in ("", ".fstab", ".held", ".etc.json"):
+    for suffix in ("", KEPT_FSTAB, HELD_BACK, ETC_BACKUP):
         Path(f"{record}{suffix}").unlink(missing_ok=True)
 
 

@@ -52,6 +52,7 @@ class StateDir:
 
     def started(self, name: str) -> Path:
         """What jail `name` was last started with (host_state.StartInputs); beside it
-        `<name>.fstab`, the fstab it runs with, and `<name>.held`, when a move to a new
-        patch level failed and put it back."""
+        `<name>.fstab`, the fstab it runs with, `<name>.etc.json`, its /etc files before a
+        move's merge, and `<name>.held`, when a move to a new patch level failed and put it
+        back."""
         return Path(f"{self.path}/started/{name}")  # one parse: a run asks it per jail

@@ -29,6 +29,7 @@ from tests.support.freebsd_base import CERT_HASHES, LIBC_SIZE
 from tests.support.host import RELEASE as R
 from tests.support.host import Host
 from tests.support.interrupting import (
+    command_points,
     datasets,
     interrupt,
     is_stopped,
@@ -104,11 +105,7 @@ CHANGING_STEPS = (["bridge"] * 3 + ["host"] * 5 + ["extract"] * 3 + ["tzdns"]
 def points() -> list[Any]:
     """SIGKILL after every host-changing command; SIGINT (Ctrl-C) after the first one of each
     step; both before doit saves its state and inside the save."""
-    cases = []
-    for k, step in enumerate(CHANGING_STEPS, start=1):
-        cases.append(pytest.param(f"command:{k}", signal.SIGKILL, id=f"{k:02d}-{step}-kill"))
-        if step not in CHANGING_STEPS[:k - 1]:
-            cases.append(pytest.param(f"command:{k}", signal.SIGINT, id=f"{k:02d}-{step}-int"))
+    cases = command_points(CHANGING_STEPS)
     for where in ("before", "inside"):
         for sig, name in ((signal.SIGKILL, "kill"), (signal.SIGINT, "int")):
             cases.append(pytest.param(f"save:{where}", sig, id=f"save-{where}-{name}"))

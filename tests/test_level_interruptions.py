@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.host import RELEASE as R
 from tests.support.host import Host
-from tests.support.interrupting import datasets, interrupt, localizer, tree
+from tests.support.interrupting import command_points, datasets, interrupt, localizer, tree
 from tests.support.mirror import Mirror
 
 LEVEL = "p1"
@@ -75,16 +75,6 @@ def label(argv: list[str]) -> str:
     return " ".join(argv[:2]) if argv[0] == "zfs" else argv[0]
 
 
-def points() -> list[Any]:
-    cases = []
-    for k, step in enumerate(CHANGING_STEPS, start=1):
-        name = step.replace(" ", "-")
-        cases.append(pytest.param(f"command:{k}", signal.SIGKILL, id=f"{k:02d}-{name}-kill"))
-        if step in INTERRUPTED and step not in CHANGING_STEPS[:k - 1]:
-            cases.append(pytest.param(f"command:{k}", signal.SIGINT, id=f"{k:02d}-{name}-int"))
-    return cases
-
-
 @dataclass(frozen=True)
 class Reference:
     state: dict[str, Any]
@@ -110,7 +100,7 @@ def test_the_kill_points_are_the_reference_runs_commands(reference: Reference) -
     assert reference.changing == CHANGING_STEPS
 
 
-@pytest.mark.parametrize(("stop_at", "sig"), points())
+@pytest.mark.parametrize(("stop_at", "sig"), command_points(CHANGING_STEPS, INTERRUPTED))
 def test_an_interrupted_level_converges(host: Host, reference: Reference, stop_at: str,
                                         sig: signal.Signals) -> None:
     built_with_a_patch_out(host)

@@ -74,7 +74,9 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
         }
         started = start_inputs(ctx, plan)
         after, merge = [], None
-        runs_on = _runs_on(started)
+        # A jail can run on another base only once its release has a later level than the
+        # first build's: only then are the kept fstabs read.
+        runs_on = _runs_on(started) if release.level or release.new_level else None
         if runs_on not in (None, values["base_root"]):
             if ctx.config.rollout == "one-at-a-time" and previous:
                 after = [f"start:{previous}"]

@@ -11,6 +11,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.support import zfspool
 from tests.support.host import REPO, Host
@@ -101,3 +104,16 @@ def datasets(host: Host, stamps: str) -> list[str]:
                           f"type,origin,{stamps}", host.root)
     return sorted(local(line) for line in listing.splitlines()
                   if "inherited" not in line and not line.endswith("\t-\t-"))
+
+
+def command_points(steps: list[str], interrupt: tuple[str, ...] | None = None) -> list[Any]:
+    """Test cases for a run whose host-changing commands belong to `steps`, in order:
+    SIGKILL after every command; SIGINT (Ctrl-C) after the first command of each step (of
+    the steps in `interrupt`, when given)."""
+    cases = []
+    for k, step in enumerate(steps, start=1):
+        name = step.replace(" ", "-")
+        cases.append(pytest.param(f"command:{k}", signal.SIGKILL, id=f"{k:02d}-{name}-kill"))
+        if step not in steps[:k - 1] and (interrupt is None or step in interrupt):
+            cases.append(pytest.param(f"command:{k}", signal.SIGINT, id=f"{k:02d}-{name}-int"))
+    return cases
