@@ -38,7 +38,7 @@ try:
     # Bad input stops here, before any command has run.
     RUN = parse_invocation(CONFIG, dry_run=DRY_RUN, image_dir=get_var("image_dir", None),
                            image=get_var("image", None), check_updates=flag("check_updates"),
-                           state_of=get_var("state_of", None))
+                           state_of=get_var("state_of", None), tasks=tuple(sys.argv[1:]))
 except (ThinjailError, OSError) as error:
     fail(error)
 # ZFS lists the parent dataset while the rest of thinjail is imported: on a no-op, that
@@ -96,12 +96,14 @@ task_rc = bind(jails.task_rc, CONTEXT)
 task_start = bind(jails.task_start, CONTEXT)
 task_provision = bind(jails.task_provision, CONTEXT)
 task_jail = bind(jails.task_jail, CONTEXT)
+task_rollback = bind(jails.task_rollback, CONTEXT, on_demand=True)
 # Lifecycle, by name only: stop, restart, destroy:<name>, purge; status and the orphan report.
-# A run makes stop:* and restart:* only when it names them. destroy:<name> is always made:
-# `doit destroy` alone must fail as no task, not pass as an empty group.
+# A run makes stop:*, restart:*, rollback:* and purge only when it names them.
+# destroy:<name> is always made: `doit destroy` alone must fail as no task, not pass as an
+# empty group.
 task_stop = bind(lifecycle.task_stop, CONTEXT, on_demand=True)
 task_restart = bind(lifecycle.task_restart, CONTEXT, on_demand=True)
 task_destroy = bind(lifecycle.task_destroy, CONTEXT)
-task_purge = bind(lifecycle.task_purge, CONTEXT)
+task_purge = bind(lifecycle.task_purge, CONTEXT, on_demand=True)
 task_orphans = bind(lifecycle.task_orphans, CONTEXT)
 task_status = bind(lifecycle.task_status, CONTEXT)

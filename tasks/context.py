@@ -36,6 +36,7 @@ class Context:
     templates_dir: Path = TEMPLATES_DIR
     image_dir: Path | None = None  # where `doit image` writes (default: in the media dataset)
     image_source: str | None = None  # an image to import instead of building the templates
+    rollback: frozenset[str] = frozenset()  # jails named by `doit rollback:<name>`
 
     def prefetch(self) -> None:
         """Ask the host which jails run and which interfaces exist in the background, while
@@ -59,4 +60,5 @@ def load_context(run: Invocation, listing: ListingAhead | None = None) -> Contex
     return Context(config=config, runner=run.runner, zfs=zfs, running=RunningJails(run.runner),
                    interfaces=HostInterfaces(run.runner), state=state, offers=offers,
                    plan=Planner(config, zfs, checks.offer), checks=checks,
-                   image_dir=run.image_dir, image_source=run.image_source)
+                   image_dir=run.image_dir, image_source=run.image_source,
+                   rollback=run.rollback)

@@ -140,6 +140,16 @@ class StartInputs:
         return self.name in running.names() and started_with == self.digest()
 
 
+def first_mount(fstab: Path) -> str | None:
+    """The source of an fstab's first mount (a jail's base); None for a missing file."""
+    try:
+        lines = fstab.read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    mounts = [line.split() for line in lines if line.strip() and not line.startswith("#")]
+    return mounts[0][0] if mounts else None
+
+
 def forget_start(record: Path) -> None:
     """Remove what a jail's start kept (the jail is stopped or gone)."""
     for suffix in ("", KEPT_FSTAB, HELD_BACK, ETC_BACKUP):

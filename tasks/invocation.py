@@ -21,13 +21,15 @@ class Invocation:
     check_updates: bool = False  # ask freebsd-update now, however recent its last answer
     image_dir: Path | None = None  # where `doit image` writes (default: in the media dataset)
     image_source: str | None = None  # an image to import instead of building the templates
+    rollback: frozenset[str] = frozenset()  # jails named by `doit rollback:<name>`
 
 
 def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | None = None,
                      image: str | None = None, check_updates: bool = False,
-                     state_of: str | None = None) -> Invocation:
+                     state_of: str | None = None, tasks: tuple[str, ...] = ()) -> Invocation:
     """Validate the config and the command line; raise ConfigError before any command runs.
-    `state_of` (dry-run only) plans a proposed config against the state of the one in use."""
+    `state_of` (dry-run only) plans a proposed config against the state of the one in use.
+    `tasks` are the command line's words: `rollback:<name>` changes how that jail moves."""
     config = load_config(config_path)
     if config.patch == "latest" and machine_of(config.arch) != host_machine():
         raise ConfigError([f"{config_path}: arch: {config.arch} is not this host's "
@@ -48,4 +50,6 @@ def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | 
                                     zfs_lock=HOST_ZFS_LOCK),
                       check_updates=check_updates,
                       image_dir=Path(image_dir) if image_dir else None,
-                      image_source=image or config.image)
+                      image_source=image or config.image,
+                      rollback=frozenset(word.split(":", 1)[1] for word in tasks
+                                         if word.startswith("rollback:")))

@@ -15,10 +15,12 @@ from functools import cached_property
 from pathlib import Path
 
 from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
+from tasks.errors import ThinjailError
 from tasks.host_state import Offer
 from tasks.inputs import digest, file_digest
 from tasks.steps.certs import CertsInputs
 from tasks.steps.extract import ExtractInputs
+from tasks.steps.levels import Level
 from tasks.steps.provision import ProvisionInputs
 from tasks.steps.render import is_managed
 from tasks.steps.skeleton import SkeletonInputs
@@ -148,7 +150,38 @@ def current_level(zfs: Zfs, config: Config, release: str) -> str | None:
     done = [name.removesuffix("-base") for name in zfs.children(parent)
             if re.fullmatch(rf"{LEVEL_PATTERN}-base", name)
             and zfs.stamp(f"{parent}/{name}", "update")]
-    return max(done, key=lambda level: int(level[1:]), default=None)
+    return max(done, key=level_number, default=None)
+
+
+def level_number(level: str) -> int:
+    return int(level[1:])
+
+
+def release_levels(zfs: Zfs, config: Config, release: str) -> list[Level]:
+    """The release's done levels, oldest first: the first build's once split, then each
+    later one that carries the update stamp."""
+    first = f"{config.zfs_root}/templates/{release}-base"
+    found = []
+    if zfs.stamp(first, "skeleton"):
+        name = zfs.stamp(first, "installed") or zfs.stamp(first, "patch") or "p0"
+        found.append(Level(name, zfs.stamp(first, "patch") or name, first,
+                           first.removesuffix("-base") + "-skeleton"))
+    parent = levels_dataset(config, release)
+    for child in zfs.children(parent):
+        base = f"{parent}/{child}"
+        if re.fullmatch(rf"{LEVEL_PATTERN}-base", child) and zfs.stamp(base, "update"):
+            name = child.removesuffix("-base")
+            found.append(Level(name, zfs.stamp(base, "patch") or name, base,
+                               f"{parent}/{name}-skeleton"))
+    return sorted(found, key=lambda level: level_number(level.name))
+
+
+def level_of_base(zfs: Zfs, base: str) -> str:
+    """The name of the level a base dataset holds (for a jail's `@pre-<level>` snapshot)."""
+    match = re.search(rf"/({LEVEL_PATTERN})-base$", base)
+    if match:
+        return match.group(1)
+    return zfs.stamp(base, "installed") or zfs.stamp(base, "patch") or "p0"
 
 
 @dataclass(frozen=True)
@@ -180,12 +213,20 @@ class JailFiles:
 
 @dataclass(frozen=True)
 class JailPlan:
-    """One configured jail: its files and the release it mounts."""
+    """One configured jail: its files, the release it mounts, and the level's base and
+    skeleton: the level the release's run ends at, or the one the jail's `patch:` pins."""
 
     config: Config
     jail: Jail
     release: ReleasePlan
     root_mountpoint: Path
+    base: str
+    skeleton: str
+
+    @property
+    def pinned(self) -> bool:
+        """The jail's pin chose another level than the one the release's run ends at."""
+        return self.base != self.release.base
 
     @cached_property
     def files(self) -> JailFiles:
@@ -272,9 +313,27 @@ class Planner:
         plans = []
         for jail in self.config.jails:
             existing = self.zfs.get(f"{self.containers}/{jail.name}")
-            release = jail_release(self.config, jail, existing.origin if existing else None)
-            plans.append(JailPlan(self.config, jail, self.release(release), root))
+            release = self.release(jail_release(self.config, jail,
+                                                existing.origin if existing else None))
+            base, skeleton = release.base, release.skeleton
+            if jail.patch:
+                base, skeleton = self._pinned_level(release, jail)
+            plans.append(JailPlan(self.config, jail, release, root, base, skeleton))
         return plans
+
+    def _pinned_level(self, release: ReleasePlan, jail: Jail) -> tuple[str, str]:
+        """The base and skeleton of the level a jail's `patch:` pins; a level this host has
+        no base for stops the run before any command."""
+        levels = release_levels(self.zfs, self.config, release.release)
+        for level in levels:
+            if jail.patch in (level.name, level.patch):
+                return level.base, level.skeleton
+        if release.new_level == jail.patch:  # made by this run
+            return release.base, release.skeleton
+        have = ", ".join(level.name for level in levels) or "none yet"
+        raise ThinjailError(f"{self.config.source.name}: jails.{jail.name}.patch: "
+                            f"{release.release} has no base at {jail.patch} on this host (it "
+                            f"has: {have}): pin one of those, or remove the pin")
 
     def jails(self) -> list[JailPlan]:
         """Each configured jail with the release it mounts."""

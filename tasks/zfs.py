@@ -191,6 +191,16 @@ class Zfs:
         self._change(["zfs", "destroy", *(["-r"] if recursive else []), name], step,
                      retry_busy=True)
 
+    def promote(self, name: str, step: str) -> None:
+        """Make a clone independent of its origin, which becomes its clone (the origin's
+        snapshots up to the cloned one move to it), so the origin can be destroyed."""
+        self._change(["zfs", "promote", name], step, retry_busy=True)
+
+    def clones(self, name: str) -> list[str]:
+        """The datasets cloned from one of name's snapshots."""
+        return sorted(ds.name for ds in self.datasets().values()
+                      if ds.origin and ds.origin.startswith(f"{name}@"))
+
     def set_readonly(self, name: str, step: str) -> None:
         self._change(["zfs", "set", "readonly=on", name], step)
 

@@ -89,8 +89,9 @@ def assert_safe(config: Config) -> None:
     for jail in config.jails:
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", jail.name) and not jail.name.isdigit()
         assert all(SAFE_WORD.match(word) for word in (*jail.packages, *jail.services))
-        plan = JailPlan(config, jail, ReleasePlan(config, jail.release or config.release),
-                        Path("/zdata/jails"))
+        release = ReleasePlan(config, jail.release or config.release)
+        plan = JailPlan(config, jail, release, Path("/zdata/jails"), release.base,
+                        release.skeleton)
         text = render(TEMPLATES_DIR, "jail.j2", **conf_values(plan, config.network))
         parsed = jailconf.loads(text)
         assert list(parsed) == [jail.name]

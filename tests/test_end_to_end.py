@@ -285,5 +285,6 @@ def test_doit_list_explains_every_task(host: Host) -> None:
         cwd=host.tmp, check=True).stdout
     docs = dict(line.split(maxsplit=1) for line in listing.splitlines())
     assert set(docs) == {"host", *RELEASE_TASKS, "jail_conf", *JAIL_TASKS, "provision", "jail",
-                         "stop", "restart", "destroy:pg-1", "purge", "orphans", "status", "image"}
+                         "rollback", "stop", "restart", "destroy:pg-1", "purge", "orphans",
+                         "status", "image"}
     assert all(len(doc) > 10 for doc in docs.values())

@@ -80,7 +80,7 @@ def test_a_new_patch_level_is_made_beside_the_base_and_its_jails_move(host: Host
     assert not [argv for argv in run.changing_commands()
                 if argv[:2] in (["zfs", "set"], ["zfs", "inherit"]) and
                 argv[-1] == host.dataset(BASE)]
-    assert host.get(P3_BASE, "origin") == host.dataset(f"{BASE}@frozen")
+    assert host.get(P3_BASE, "origin") == host.dataset(f"{BASE}@level-p3")
     with pytest.raises(OSError, match="Read-only file system"):  # readonly=on
         (host.mountpoint(P3_BASE) / "written-later").write_text("no")
     assert host.get(P3_BASE, "thinjail:patch") == "p3"
@@ -124,10 +124,10 @@ def test_a_patch_reaches_etc_in_the_new_skeleton_and_new_jails(host: Host) -> No
     # What a run killed while freebsd-update ran leaves: the new level's datasets, not
     # done, with the new skeleton mounted in the new base.
     new_base, new_skeleton = f"templates/{R}/p1-base", f"templates/{R}/p1-skeleton"
-    zfspool.run("zfs", "snapshot", host.dataset(f"{BASE}@frozen"))
+    zfspool.run("zfs", "snapshot", host.dataset(f"{BASE}@level-p1"))
     zfspool.run("zfs", "snapshot", host.dataset(f"templates/{R}-skeleton@level-p1"))
     zfspool.run("zfs", "create", host.dataset(f"templates/{R}"))
-    for name, source in ((new_base, f"{BASE}@frozen"),
+    for name, source in ((new_base, f"{BASE}@level-p1"),
                          (new_skeleton, f"templates/{R}-skeleton@level-p1")):
         zfspool.run("zfs", "clone", "-o", "thinjail:created=update", host.dataset(source),
                     host.dataset(name))
@@ -256,7 +256,7 @@ def test_the_latest_patch_level_is_asked_once_per_update_check(host: Host) -> No
     late = host.doit("run")
     assert late.ran() == {f"update:{R}", f"snapshot:{R}", "fstab:pg-1", "start:pg-1"}, \
         late.output
-    assert host.get(f"templates/{R}/p4-base", "origin") == host.dataset(f"{P3_BASE}@frozen")
+    assert host.get(f"templates/{R}/p4-base", "origin") == host.dataset(f"{P3_BASE}@level-p4")
 
 
 def test_patch_pin(host: Host) -> None:

@@ -37,13 +37,17 @@ JAIL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
-TOP_KEYS = {"release", "arch", "mirror", "patch", "update_check", "rollout", "timezone",
-            "resolv_conf", "devfs_ruleset", "image", "zfs", "paths", "network", "jails"}
+TOP_KEYS = {"release", "arch", "mirror", "patch", "update_check", "rollout", "keep_levels",
+            "timezone", "resolv_conf", "devfs_ruleset", "image", "zfs", "paths", "network",
+            "jails"}
 # How jails move to a new patch level: one running again before the next moves, or all at
 # once (with `doit -n`).
 ROLLOUTS = ("one-at-a-time", "parallel")
+# Patch levels of a release that `doit purge` keeps besides those jails use: the newest ones.
+DEFAULT_KEEP_LEVELS = 2
+LEVEL_PIN_RE = re.compile(r"^p[0-9]{1,4}$")  # a jail's `patch:` pin
 REQUIRED_TOP = ("zfs", "network", "jails")  # release: its own check names an example
-JAIL_KEYS = {"id", "ip", "release", "allow_mount", "devfs_ruleset", "packages", "services"}
+JAIL_KEYS = {"id", "ip", "release", "patch", "allow_mount", "devfs_ruleset", "packages", "services"}
 NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
 PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@/-]*$")  # pkg names and origins
 SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an rc.d name: <name>_enable
@@ -67,6 +71,7 @@ class Jail:
     id: int
     ip: ipaddress.IPv4Interface | None  # None: the jail asks DHCP (`ip: dhcp`)
     release: str | None = None  # pinned release of the base it mounts; None: see plan.py
+    patch: str | None = None  # pinned patch level of that release (a base that exists)
     allow_mount: bool = False
     devfs_ruleset: int = DEFAULT_DEVFS_RULESET
     packages: tuple[str, ...] = ()
@@ -125,6 +130,7 @@ class Config:
     image: str | None = None  # templates to import instead of building them (see image.py)
     update_check: int = DEFAULT_UPDATE_CHECK
     rollout: str = ROLLOUTS[0]
+    keep_levels: int = DEFAULT_KEEP_LEVELS
 
     def jail(self, name: str) -> Jail:
         for jail in self.jails:

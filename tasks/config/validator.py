@@ -13,6 +13,7 @@ from typing import Any
 from tasks.config.model import (
     BPF_HIDING_RULESETS,
     DEFAULT_DEVFS_RULESET,
+    DEFAULT_KEEP_LEVELS,
     DEFAULT_MIRROR,
     DEFAULT_UPDATE_CHECK,
     DHCP,
@@ -21,6 +22,7 @@ from tasks.config.model import (
     IFNAMSIZ,
     JAIL_KEYS,
     JAIL_NAME_RE,
+    LEVEL_PIN_RE,
     MIRROR_ARCH_DIRS,
     NETWORK_KEYS,
     PACKAGE_RE,
@@ -86,6 +88,9 @@ RULES = (
          "(0: every run)"),
     Rule("rollout", lambda v: v in ROLLOUTS, ROLLOUTS[0],
          f"use {' or '.join(ROLLOUTS)}: how jails move to a new patch level"),
+    Rule("keep_levels", lambda v: is_seconds(v) and v >= 1, DEFAULT_KEEP_LEVELS,
+         "use how many of a release's newest patch levels `doit purge` keeps (1 or more), "
+         "besides those jails use"),
     Rule("timezone", is_zone, "host", "use 'host' or a zone name such as Asia/Shanghai"),
     Rule("resolv_conf", is_safe_path, "/etc/resolv.conf",
          "use an absolute path of letters, digits and ._+-/"),
@@ -148,6 +153,7 @@ class _Validator:
         return Config(source=source.resolve(), release=release, arch=arch,
                       mirror=top["mirror"], patch=top["patch"],
                       update_check=top["update_check"], rollout=top["rollout"],
+                      keep_levels=top["keep_levels"],
                       timezone=top["timezone"],
                       resolv_conf=Path(top["resolv_conf"]), zfs_root=zfs_root, paths=paths,
                       network=network, jails=jails, image=top["image"])
@@ -298,6 +304,11 @@ class _Validator:
             self.bad(f"{key}.release", f"{release!r} is not valid: use a FreeBSD release name "
                      "such as 15.1-RELEASE, or leave it out")
             release = None
+        patch = spec.get("patch")
+        if patch is not None and not (isinstance(patch, str) and LEVEL_PIN_RE.fullmatch(patch)):
+            self.bad(f"{key}.patch", f"{patch!r} is not valid: pin a patch level this host has "
+                     "a base for, such as p3, or leave it out")
+            patch = None
         allow_mount = spec.get("allow_mount", False)
         if not isinstance(allow_mount, bool):
             self.bad(f"{key}.allow_mount", f"{allow_mount!r} must be true or false")
@@ -317,8 +328,8 @@ class _Validator:
             ip = self.jail_ip(key, jid, spec.get("ip"), network)
             if ip is None:
                 return None
-        return Jail(name=name, id=jid, ip=ip, release=release, allow_mount=allow_mount is True,
-                    devfs_ruleset=ruleset,
+        return Jail(name=name, id=jid, ip=ip, release=release, patch=patch,
+                    allow_mount=allow_mount is True, devfs_ruleset=ruleset,
                     packages=self.names(spec.get("packages"), f"{key}.packages", PACKAGE_RE,
                                         "package names such as nginx or www/nginx"),
                     services=self.names(spec.get("services"), f"{key}.services", SERVICE_RE,

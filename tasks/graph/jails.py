@@ -15,12 +15,13 @@ from doit.tools import config_changed
 from tasks.checks import DatasetsExist, JailRunningCurrent, NotHeldBack, StartsAtBoot
 from tasks.config import DEFAULT_DEVFS_RULESET, Network
 from tasks.context import Context
+from tasks.errors import ThinjailError
 from tasks.files import write_atomic
 from tasks.graph import step
-from tasks.host_state import StartInputs
-from tasks.plan import JailPlan
-from tasks.steps.datasets import clone_jail
-from tasks.steps.etc_merge import EtcMerge, merge_etc
+from tasks.host_state import StartInputs, first_mount
+from tasks.plan import JailPlan, level_of_base
+from tasks.steps.datasets import clone_jail, newest_snapshot
+from tasks.steps.etc_merge import EtcMerge, move_etc, pre_snapshots
 from tasks.steps.provision import provision_jail
 from tasks.steps.rcconf import register_for_boot
 from tasks.steps.render import render, write_managed
@@ -47,15 +48,20 @@ def task_clone(ctx: Context) -> Iterator[dict[str, Any]]:
     An existing clone keeps its origin whatever changes upstream."""
     for plan in ctx.plan.jails():
         release = plan.release
-        yield step(ctx, f"clone {plan.container} from {release.current_snapshot(ctx.zfs)}",
+        source = (f"the newest snapshot of {plan.skeleton}" if plan.pinned
+                  else release.current_snapshot(ctx.zfs))
+        yield step(ctx, f"clone {plan.container} from {source}",
                    _clone, {"ctx": ctx, "plan": plan},
                    name=plan.jail.name, task_dep=[f"snapshot:{release.release}", "host:datasets"],
                    uptodate=[DatasetsExist(ctx.zfs, (plan.container,))])
 
 
 def _clone(ctx: Context, plan: JailPlan) -> None:
-    # The snapshot as it is now: an update earlier in this run may have made a new one.
-    clone_jail(ctx.zfs, plan.release.current_snapshot(ctx.zfs), plan.container)
+    # The snapshot as it is now: an update earlier in this run may have made a new one. A
+    # new jail pinned to an older level gets that level's newest skeleton snapshot.
+    snapshot = (newest_snapshot(ctx.runner, plan.skeleton, "base-") if plan.pinned
+                else plan.release.current_snapshot(ctx.zfs))
+    clone_jail(ctx.zfs, snapshot, plan.container)
 
 
 def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
@@ -68,7 +74,7 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
         name, release = plan.jail.name, plan.release
         values = {
             "name": name,
-            "base_root": str(ctx.zfs.mountpoint(release.base)),
+            "base_root": str(ctx.zfs.mountpoint(plan.base)),
             "container_root": str(ctx.zfs.mountpoint(plan.container)),
             "jail_root": str(plan.jail_root),
         }
@@ -77,13 +83,17 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
         # A jail can run on another base only once its release has a later level than the
         # first build's: only then are the kept fstabs read.
         runs_on = _runs_on(started) if release.level or release.new_level else None
-        if runs_on not in (None, values["base_root"]):
+        moves = runs_on not in (None, values["base_root"])
+        if moves:
             if ctx.config.rollout == "one-at-a-time" and previous:
                 after = [f"start:{previous}"]
             previous = name
             merge = _etc_merge(ctx, plan, str(runs_on), started.etc_backup)
+        if name in ctx.rollback and (merge is None or merge.restore_from is None):
+            raise ThinjailError(f"rollback:{name}: {name} does not move: pin the level to go "
+                                f"back to (jails: {name}: patch: pN, a level it ran on before)")
         yield step(ctx, f"make {plan.jail_root} and write {plan.fstab} (base "
-                   f"{release.base})", _fstab,
+                   f"{plan.base})", _fstab,
                    {"ctx": ctx, "plan": plan, "values": values, "started": started,
                     "merge": merge},
                    name=name, targets=[str(plan.fstab), str(plan.jail_root)],
@@ -99,12 +109,8 @@ def _runs_on(started: StartInputs) -> str | None:
     if not started.record.exists():
         return None
     for fstab in (started.kept_fstab, started.fstab):
-        try:
-            lines = fstab.read_text().splitlines()
-        except FileNotFoundError:
-            continue
-        mounts = [line.split() for line in lines if line.strip() and not line.startswith("#")]
-        return mounts[0][0] if mounts else None
+        if fstab.exists():
+            return first_mount(fstab)
     return None
 
 
@@ -115,18 +121,27 @@ def _etc_merge(ctx: Context, plan: JailPlan, runs_on: str, backup: Path) -> EtcM
                      if ds.mountpoint == runs_on and ds.name.endswith("-base")), None)
     if old_base is None:
         return None
-    release = plan.release
+    name = plan.jail.name
+    restore_from = scratch = None
+    if name in ctx.rollback:  # /etc as it was before the jail moved to the level it leaves
+        leaving = level_of_base(ctx.zfs, old_base)
+        taken = pre_snapshots(ctx.zfs, plan.container, leaving)
+        if not taken:
+            raise ThinjailError(f"rollback:{name}: {plan.container} has no @pre-{leaving} "
+                                f"snapshot to restore /etc from: `doit` alone moves {name} "
+                                "back and merges its /etc instead")
+        restore_from, scratch = taken[-1], f"{ctx.plan.trash}/rollback-{name}"
     return EtcMerge(container=plan.container,
                     old_skeleton=old_base.removesuffix("-base") + "-skeleton",
-                    new_skeleton=release.skeleton,
-                    level=release.new_level or release.level or "first", backup=backup)
+                    new_skeleton=plan.skeleton, level=level_of_base(ctx.zfs, plan.base),
+                    backup=backup, restore_from=restore_from, scratch=scratch)
 
 
 def _fstab(ctx: Context, plan: JailPlan, values: dict[str, str],
            started: StartInputs, merge: EtcMerge | None) -> None:
     plan.jail_root.mkdir(parents=True, exist_ok=True)
     if merge is not None:
-        merge_etc(ctx.runner, ctx.zfs, merge)  # before its fstab moves it
+        move_etc(ctx.runner, ctx.zfs, merge)  # before its fstab moves it
     if started.record.exists() and not started.kept_fstab.exists() and plan.fstab.exists():
         # Started by an earlier thinjail, which kept no copy: keep the one it runs with,
         # which a failed move puts back.
@@ -188,11 +203,12 @@ def task_start(ctx: Context) -> Iterator[dict[str, Any]]:
     for plan in ctx.plan.jails():
         name = plan.jail.name
         inputs = start_inputs(ctx, plan)
+        # A pinned jail's base is a done level: the release's update does not change it.
+        updated = [] if plan.pinned else [ctx.checks.base_updated(plan.release.update)]
         yield step(ctx, f"start {name}: jail -f {plan.conf} -c {name} (-rc if it runs)",
                    start_jail, {"runner": ctx.runner, "running": ctx.running,
                                 "interfaces": ctx.interfaces, "inputs": inputs},
-                   name=name, uptodate=[JailRunningCurrent(ctx.running, inputs),
-                                        ctx.checks.base_updated(plan.release.update)],
+                   name=name, uptodate=[JailRunningCurrent(ctx.running, inputs), *updated],
                    # The bridge first: an uplink it refuses stops the run before anything.
                    task_dep=["host:bridge", f"rc:{name}", "jail_conf",
                              f"update:{plan.release.release}"])
@@ -202,7 +218,7 @@ def start_inputs(ctx: Context, plan: JailPlan) -> StartInputs:
     jail = plan.jail
     return StartInputs(ctx.zfs, name=jail.name, epair=jail.epair,
                        devfs_ruleset=jail.devfs_ruleset, conf=plan.conf, fstab=plan.fstab,
-                       base=plan.release.base, record=ctx.state.started(jail.name))
+                       base=plan.base, record=ctx.state.started(jail.name))
 
 
 def task_provision(ctx: Context) -> Iterator[dict[str, Any]]:
@@ -217,6 +233,20 @@ def task_provision(ctx: Context) -> Iterator[dict[str, Any]]:
                    {"runner": ctx.runner, "zfs": ctx.zfs, "want": want},
                    name=jail.name, task_dep=[f"start:{jail.name}"], made_from=(want,),
                    uptodate=[ctx.checks.stamp_is(want.container, want)])
+
+
+def task_rollback(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Move a jail back to the level its `patch:` pins, its /etc as before it left that
+    level (`doit rollback:<name>`); `doit` alone moves it back and merges /etc."""
+    for plan in ctx.plan.jails():
+        name = plan.jail.name
+        yield {
+            "name": name,
+            "doc": f"move {name} to {plan.base} with /etc from its @pre-<level> snapshot",
+            "actions": None,
+            "uptodate": [True],  # a group: fstab:<name> restores, start:<name> moves
+            "task_dep": [f"start:{name}"],
+        }
 
 
 def task_jail(ctx: Context) -> Iterator[dict[str, Any]]:

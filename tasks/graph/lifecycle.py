@@ -11,7 +11,9 @@ from tasks.checks import JailStopped, NoOrphans
 from tasks.context import Context
 from tasks.graph import step
 from tasks.graph.jails import start_inputs
-from tasks.plan import JailFiles
+from tasks.host_state import KEPT_FSTAB, first_mount
+from tasks.plan import JailFiles, release_levels
+from tasks.steps.levels import Level, levels_to_purge, purge_level
 from tasks.steps.removal import destroy_jail, purge
 from tasks.steps.running import start_jail, stop_jail
 from tasks.steps.status import JailRow, print_status
@@ -54,10 +56,36 @@ def _destroy(ctx: Context, files: JailFiles) -> None:
 
 
 def task_purge(ctx: Context) -> dict[str, Any]:
-    """Destroy for good what `destroy:<name>` moved to the trash."""
+    """Destroy for good what `destroy:<name>` moved to the trash, and the patch levels no
+    jail uses beyond the newest `keep_levels` of each release."""
     entries = [f"{ctx.plan.trash}/{entry}" for entry in ctx.zfs.children(ctx.plan.trash)]
-    return step(ctx, f"destroy {', '.join(entries) or 'nothing (the trash is empty)'}",
-                purge, {"zfs": ctx.zfs, "entries": entries})
+    levels = _levels_to_purge(ctx)
+    what = [*entries, *(f"{level.base} and -skeleton" for level, _ in levels)]
+    return step(ctx, f"destroy {', '.join(what) or 'nothing (no trash, no unused level)'}",
+                _purge, {"ctx": ctx, "entries": entries, "levels": levels})
+
+
+def _levels_to_purge(ctx: Context) -> list[tuple[Level, str]]:
+    """Each level to purge, with the dataset that holds its release's later levels."""
+    in_use = {plan.base for plan in ctx.plan.jails()}
+    # A jail runs on the base its fstab mounts, configured or not (and a failed move may
+    # have put it back on an older one).
+    fstabs = [*ctx.plan.root_mountpoint.glob("*.fstab"),
+              *ctx.state.started("-").parent.glob(f"*{KEPT_FSTAB}")]
+    mounted = {first_mount(fstab) for fstab in fstabs}
+    in_use |= {ds.name for ds in ctx.zfs.datasets().values() if ds.mountpoint in mounted}
+    found = []
+    for release in ctx.plan.releases():
+        levels = release_levels(ctx.zfs, ctx.config, release.release)
+        found += [(level, release.levels)
+                  for level in levels_to_purge(levels, in_use, ctx.config.keep_levels)]
+    return found
+
+
+def _purge(ctx: Context, entries: list[str], levels: list[tuple[Level, str]]) -> None:
+    purge(ctx.zfs, entries)
+    for level, levels_root in levels:
+        purge_level(ctx.zfs, level, levels_root)
 
 
 def task_orphans(ctx: Context) -> dict[str, Any]:
@@ -74,7 +102,7 @@ def _report_orphans(ctx: Context) -> None:
 
 def task_status(ctx: Context) -> dict[str, Any]:
     """Show each jail: running or not, IP, release and patch level, origin, space used."""
-    rows = [JailRow(p.jail.name, p.jail.address, p.release.release, p.release.base,
+    rows = [JailRow(p.jail.name, p.jail.address, p.release.release, p.base,
                     p.container) for p in ctx.plan.jails()]
     return step(ctx, "print the status of every jail", print_status,
                 {"zfs": ctx.zfs, "running": ctx.running, "rows": rows,

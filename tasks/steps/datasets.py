@@ -9,6 +9,8 @@ import os
 import stat
 from collections.abc import Iterable
 
+from tasks.errors import ThinjailError
+from tasks.runner import Runner
 from tasks.zfs import Zfs
 
 PRIVATE_MODE = 0o700
@@ -45,3 +47,14 @@ def clone_jail(zfs: Zfs, snapshot: str, container: str) -> None:
     jail's own and keeps its origin whatever changed upstream."""
     if not zfs.exists(container):
         zfs.clone(snapshot, container, "clone")
+
+
+def newest_snapshot(runner: Runner, dataset: str, prefix: str) -> str:
+    """The dataset's newest snapshot whose name starts with `prefix` (the listing does not
+    know which snapshot came last; `zfs list -s createtxg` does)."""
+    listed = runner.run(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-s", "createtxg",
+                         "-d", "1", dataset], step="clone", changes=False).stdout.split()
+    found = [name for name in listed if name.startswith(f"{dataset}@{prefix}")]
+    if not found:
+        raise ThinjailError(f"clone: {dataset} has no @{prefix}* snapshot to clone a jail from")
+    return found[-1]

@@ -7,10 +7,17 @@ ancestor, the new level's as the target and the jail's file as the local copy.
   diffutils); a conflict keeps the jail's file and is reported by name, never forced;
 - a file new in the level is added; one the jail deleted stays deleted.
 
-Before the first change the jail's dataset is snapshotted as `@pre-<level>`, the way back,
-and each file's old content is kept in the state directory (`backup`) until the jail runs
-on the new level: a move that fails puts the files back (restore_etc). The jail's tree is
-untrusted: its files are read and written without following links.
+Every move first snapshots the jail's dataset as `@pre-<level>` (`@pre-<level>.<n>` when
+an earlier move to that level took that name), the way back; and each file's old content is
+kept in the state directory (`backup`, which also records the move and its snapshot) until
+the jail runs on the new level: a move that fails puts the files back (restore_etc).
+
+A rollback (`doit rollback:<jail>`) moves a jail back to the level its pin names and, instead
+of merging, makes its /etc what it was before it moved to the level it leaves: the newest
+`@pre-<that level>` snapshot, read through a temporary clone (zfs-fuse has no `.zfs`
+directory), the clone destroyed after.
+
+The jail's tree is untrusted: its files are read and written without following links.
 """
 
 from __future__ import annotations
@@ -18,11 +25,21 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import shutil
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.files import write_atomic, write_beneath
+from tasks.files import (
+    link_beneath,
+    make_dirs_beneath,
+    walk_beneath,
+    write_atomic,
+    write_beneath,
+)
 from tasks.runner import Runner
 from tasks.steps.tree import is_plain_file
 from tasks.zfs import Zfs
@@ -39,19 +56,51 @@ class EtcMerge:
     new_skeleton: str
     level: str  # the level it moves to: names the snapshot taken first
     backup: Path  # the files' contents before the merge (StartInputs.etc_backup)
+    restore_from: str | None = None  # a rollback: the snapshot whose /etc the jail gets
+    scratch: str | None = None  # a rollback: where the snapshot is cloned to be read
 
 
-def merge_etc(runner: Runner, zfs: Zfs, move: EtcMerge) -> list[str]:
-    """Merge the level's /etc changes into the jail; return the files left in conflict."""
+def pre_snapshots(zfs: Zfs, container: str, level: str) -> list[str]:
+    """The jail's `@pre-<level>` snapshots, oldest first."""
+    prefix = f"{container}@pre-{level}"
+    found = [name for name in zfs.datasets()
+             if name == prefix or re.fullmatch(rf"{re.escape(prefix)}\.[0-9]+", name)]
+    return sorted(found, key=lambda name: int(name.rpartition(".")[2])
+                  if name != prefix else 1)
+
+
+def move_etc(runner: Runner, zfs: Zfs, move: EtcMerge) -> list[str]:
+    """Snapshot the jail, then merge the level's /etc changes into it (or, for a rollback,
+    restore its /etc); return the files left in conflict."""
+    _begin(zfs, move)
+    if move.restore_from is not None:
+        _restore_from_snapshot(runner, zfs, move)
+        return []
+    return _merge(runner, zfs, move)
+
+
+def _begin(zfs: Zfs, move: EtcMerge) -> None:
+    """Record the move (a rerun of the same move keeps its record and snapshot) and take
+    its snapshot."""
+    kept = _read_backup(move.backup)
+    if kept is None or kept.get("level") != move.level:
+        taken = pre_snapshots(zfs, move.container, move.level)
+        snapshot = f"{move.container}@pre-{move.level}" + (f".{len(taken) + 1}" if taken else "")
+        # The files an unfinished earlier move changed stay: a failed start puts them back.
+        kept = {"files": {}, **(kept or {}), "container": move.container,
+                "level": move.level, "snapshot": snapshot}
+        write_atomic(move.backup, json.dumps(kept).encode())
+    if not zfs.exists(kept["snapshot"]):
+        zfs.snapshot(kept["snapshot"], STEP)
+
+
+def _merge(runner: Runner, zfs: Zfs, move: EtcMerge) -> list[str]:
     ancestor_root = zfs.directory(move.old_skeleton)
     target_root = zfs.directory(move.new_skeleton)
     jail_root = zfs.directory(move.container)
     conflicts: list[str] = []
-    snapshot = f"{move.container}@pre-{move.level}"
 
     def write(relative: str, data: bytes, like: os.stat_result) -> None:
-        if not zfs.exists(snapshot):
-            zfs.snapshot(snapshot, STEP)
         _back_up(move, jail_root, relative)
         write_beneath(jail_root, relative, data, STEP, like)
 
@@ -103,7 +152,8 @@ def _changed_files(ancestor_root: Path, target_root: Path) -> list[str]:
 def _back_up(move: EtcMerge, jail_root: Path, relative: str) -> None:
     """Keep the file's content before the merge's first write to it (a rerun keeps the
     first backup): None for a file the merge adds."""
-    kept = _read_backup(move.backup) or {"container": move.container, "files": {}}
+    kept = _read_backup(move.backup) or {}
+    kept.setdefault("files", {})
     if relative in kept["files"]:
         return
     entry = None
@@ -128,6 +178,11 @@ def restore_etc(zfs: Zfs, backup: Path) -> None:
     if kept is None:
         return
     jail_root = zfs.directory(kept["container"])
+    if kept.get("restored"):  # a rollback replaced /etc: the snapshot has it as it was
+        _sync_etc(_snapshot_clone(zfs, kept["snapshot"], kept["scratch"]), jail_root)
+        zfs.destroy(kept["scratch"], STEP)
+        backup.unlink()
+        return
     for relative, entry in kept["files"].items():
         if entry is None:
             if is_plain_file(jail_root, relative):
@@ -136,3 +191,79 @@ def restore_etc(zfs: Zfs, backup: Path) -> None:
         like = os.stat_result((entry["mode"], 0, 0, 0, entry["uid"], entry["gid"], 0, 0, 0, 0))
         write_beneath(jail_root, relative, base64.b64decode(entry["data"]), STEP, like)
     backup.unlink()
+
+
+def _restore_from_snapshot(runner: Runner, zfs: Zfs, move: EtcMerge) -> None:
+    """Make the jail's /etc what it is in `move.restore_from`. The record notes it, so a
+    failed start restores /etc from the move's own snapshot instead (restore_etc)."""
+    kept = _read_backup(move.backup) or {}
+    if not kept.get("restored"):
+        kept.update(restored=True, scratch=move.scratch)
+        write_atomic(move.backup, json.dumps(kept).encode())
+    source = _snapshot_clone(zfs, str(move.restore_from), str(move.scratch))
+    _sync_etc(source, zfs.directory(move.container))
+    zfs.destroy(str(move.scratch), STEP)
+    print(f"{STEP}: {move.container}: /etc restored from {move.restore_from}")
+
+
+def _snapshot_clone(zfs: Zfs, snapshot: str, scratch: str) -> Path:
+    """A fresh clone of the snapshot at `scratch`, to read its files; one an interrupted
+    run left is made again."""
+    if zfs.exists(scratch):
+        zfs.destroy(scratch, STEP)
+    parent = scratch.rpartition("/")[0]
+    if not zfs.exists(parent):
+        zfs.create(parent, STEP)
+    zfs.clone(snapshot, scratch, STEP)
+    return zfs.directory(scratch)
+
+
+def _sync_etc(source_root: Path, jail_root: Path) -> None:
+    """Make the jail's etc what source_root's etc is: its files and links written, its
+    directories made, and what the source lacks removed. Both trees are read without
+    following links; the jail's is changed through descriptors (walk_beneath, fwalk), so a
+    link the running jail swaps in leads nowhere."""
+    present = set()
+    for dirpath, dirnames, filenames in os.walk(source_root / "etc"):
+        directory = Path(dirpath).relative_to(source_root)
+        for name in [*dirnames, *filenames]:
+            relative = f"{directory}/{name}"
+            present.add(relative)
+            st = os.lstat(source_root / relative)
+            if stat.S_ISDIR(st.st_mode):
+                _remove_unless(jail_root, relative, stat.S_ISDIR)
+                make_dirs_beneath(jail_root, relative, STEP)
+            elif stat.S_ISLNK(st.st_mode):
+                _remove_unless(jail_root, relative, lambda mode: not stat.S_ISDIR(mode))
+                link_beneath(jail_root, relative, os.readlink(source_root / relative), STEP)
+            elif stat.S_ISREG(st.st_mode):
+                _remove_unless(jail_root, relative, lambda mode: not stat.S_ISDIR(mode))
+                write_beneath(jail_root, relative, (source_root / relative).read_bytes(),
+                              STEP, like=st)
+    with walk_beneath(jail_root, "etc", STEP, create=True) as etc_fd:
+        for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", topdown=False, dir_fd=etc_fd):
+            directory = os.path.normpath(f"etc/{dirpath}")
+            for name in [*dirnames, *filenames]:
+                if f"{directory}/{name}" in present:
+                    continue
+                if stat.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode):
+                    shutil.rmtree(name, dir_fd=dir_fd)
+                else:
+                    os.unlink(name, dir_fd=dir_fd)
+
+
+def _remove_unless(root: Path, relative: str, wanted: Callable[[int], bool]) -> None:
+    """Remove root/relative (reached without following links) if it is of another kind than
+    `wanted` allows, so the kind the source has can take its place."""
+    directory, _, name = relative.rpartition("/")
+    try:
+        with walk_beneath(root, directory, STEP, create=False) as dir_fd:
+            mode = os.lstat(name, dir_fd=dir_fd).st_mode
+            if wanted(mode):
+                return
+            if stat.S_ISDIR(mode):
+                shutil.rmtree(name, dir_fd=dir_fd)
+            else:
+                os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return

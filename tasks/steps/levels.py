@@ -14,6 +14,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import ThinjailError
@@ -21,12 +22,28 @@ from tasks.runner import Runner
 from tasks.steps.tree import MOUNT_DIR
 from tasks.zfs import Zfs
 
-FROZEN = "frozen"  # the snapshot of a done base that the next level is cloned from
 # Stamps that hold for a clone as for its origin: what the tree was extracted, set up and
 # split with, and (once the update repaired the links again) the certs repair. The update
 # stamps are the new level's own.
 BASE_STAMPS = ("extract", "tzdns", "skeleton")
 SKELETON_STAMPS = ("skeleton", "certs")
+
+
+@dataclass(frozen=True)
+class Level:
+    """A done patch level of a release: its name (the first build's is the level of its
+    files), the patch level freebsd-update reports for it (ahead after a kernel-only
+    patch), and its datasets."""
+
+    name: str
+    patch: str
+    base: str
+    skeleton: str
+
+
+def level_snapshot(level: str) -> str:
+    """The snapshot of a level's base and skeleton that the next `level` is cloned from."""
+    return f"level-{level}"
 
 
 def level_datasets(levels: str, level: str) -> tuple[str, str]:
@@ -54,7 +71,11 @@ def make_level(runner: Runner, zfs: Zfs, step: str, *, base: str, skeleton: str,
             zfs.destroy(name, step, recursive=True)
     if not zfs.exists(levels):
         zfs.create(levels, step)
-    origins = {new_base: f"{base}@{FROZEN}", new_skeleton: f"{skeleton}@level-{level}"}
+    # Named by the level cloned from them, on the base as on the skeleton: `doit purge`
+    # promotes a later level over an older one, which moves such snapshots to it, and two
+    # snapshots of one name there would stop it.
+    origins = {new_base: f"{base}@{level_snapshot(level)}",
+               new_skeleton: f"{skeleton}@{level_snapshot(level)}"}
     for source, (clone, snapshot) in zip((base, skeleton), origins.items(), strict=True):
         if not zfs.exists(snapshot):
             zfs.snapshot(snapshot, step)
@@ -91,3 +112,30 @@ def skeleton_mounted(runner: Runner, skeleton_root: Path, base_root: Path, step:
 
 def _is_mount_point(directory: Path) -> bool:
     return os.stat(directory).st_dev != os.stat(directory.parent).st_dev
+
+
+def levels_to_purge(levels: list[Level], in_use: set[str], keep: int) -> list[Level]:
+    """The levels (oldest first) that are neither among the `keep` newest nor a base that a
+    jail mounts or is pinned to (`in_use`: base datasets)."""
+    kept = {level.base for level in levels[-keep:]} | in_use
+    return [level for level in levels if level.base not in kept]
+
+
+def purge_level(zfs: Zfs, level: Level, levels_root: str) -> bool:
+    """Destroy a level's base and skeleton. The next level, cloned from them, is promoted
+    first: it takes over their snapshots up to the one it was cloned from, and with them
+    the origin of jails cloned from the old skeleton (the jails' datasets are not touched).
+    A dataset with any other clone is kept, and said so; return whether both went."""
+    for dataset in (level.base, level.skeleton):
+        for clone in zfs.clones(dataset):
+            if clone.startswith(f"{levels_root}/"):
+                zfs.promote(clone, "purge")
+        if not zfs.exists(dataset):
+            continue
+        if others := zfs.clones(dataset):
+            print(f"purge: {dataset} is kept: {', '.join(others)} cloned from it")
+            return False
+        if not zfs.created_by_us(dataset):
+            raise ThinjailError(f"purge: {dataset} was not created by thinjail: not touching it")
+        zfs.destroy(dataset, "purge", recursive=True)
+    return True
