@@ -283,3 +283,31 @@ def test_jail_refuses_parameters_its_version_does_not_know(tmp_path: Path, freeb
 
 def test_freebsd_version(tmp_path: Path) -> None:
     assert stand_in(tmp_path, "14.4").fake("freebsd-version", "-r").stdout == "14.4-RELEASE\n"
+
+
+def test_jexec_needs_a_running_jail_and_the_program_in_it(tmp_path: Path) -> None:
+    host = stand_in(tmp_path)
+    missing = host.fake("jexec", "pg-1", "/usr/sbin/certctl", "rehash")
+    assert (missing.returncode, missing.stderr) == (1, 'jexec: jail "pg-1" not found\n')
+    base, clone = tmp_path / "base", tmp_path / "clone"
+    for directory in (base / "bin", base / "usr/share/certs/trusted", clone / "etc/ssl/certs"):
+        directory.mkdir(parents=True)
+    (base / "etc").symlink_to("skeleton/etc")
+    (base / "bin/freebsd-version").write_text('USERLAND_VERSION="14.4-RELEASE-p1"\n')
+    (base / "usr/share/certs/trusted/A.pem").write_text("A\n")
+    (clone / "etc/ssl/certs/stale.0").symlink_to("../../../../usr/share/certs/trusted/Old.pem")
+    fstab = tmp_path / "fstab"
+    fstab.write_text(f"{base} /j nullfs ro 0 0\n{clone} /j/skeleton nullfs rw 0 0\n")
+    (host.fake_state / "running").mkdir(exist_ok=True)
+    (host.fake_state / "running/pg-1").write_text(json.dumps({"name": "pg-1",
+                                                              "fstab": str(fstab)}))
+    absent = host.fake("jexec", "pg-1", "/usr/sbin/certctl", "rehash")
+    assert (absent.returncode, absent.stderr) == (
+        1, "jexec: execvp: /usr/sbin/certctl: No such file or directory\n")
+    (base / "usr/sbin").mkdir()
+    (base / "usr/sbin/certctl").write_text("ELF certctl\n")
+    assert host.fake("jexec", "1", "/usr/sbin/certctl", "rehash").returncode == 0  # by jid
+    # 14.x: every old link is gone, each trusted certificate linked relative to the real
+    # /skeleton/etc/ssl/certs.
+    linked = {p.name: p.readlink() for p in (clone / "etc/ssl/certs").iterdir()}
+    assert list(linked.values()) == [Path("../../../../usr/share/certs/trusted/A.pem")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from tests.support import zfspool
 from tests.support.host import RELEASE as R
 from tests.support.host import Host
+from tests.support.jailview import resolve
 
 pytestmark = pytest.mark.builds_templates  # about building them from the mirror
 
@@ -304,4 +306,34 @@ def test_releases_side_by_side(host: Host) -> None:
     assert host.get("containers/pg-1", "guid") == guid
     assert host.get("containers/pg-1", "origin") == origin
     assert notes.read_text() == "precious\n"
+    assert host.doit("run").ran() == set()
+
+
+@pytest.mark.parametrize("release", [OLDER, R])
+def test_a_new_level_s_certificates_reach_each_moved_jail(host: Host, release: str) -> None:
+    """A patch that adds a trusted certificate to the base and changes etc/rc: after its
+    move each jail's own trust store is rebuilt inside it (certctl rehash, by the jail's
+    own FreeBSD: links on 14.x, files and a bundle on 15.x)."""
+    host.overrides["release"] = release
+    build(host)
+    skeleton = host.mountpoint(f"templates/{release}-skeleton")
+    host.publish_patch("p0", files={"etc/rc": (skeleton / "etc/rc").read_text()})
+    new_cert = "-----BEGIN CERTIFICATE----- New_Root\n"
+    host.publish_patch("p1", files={"etc/rc": "# rc p1\n",
+                                    "usr/share/certs/trusted/New_Root.pem": new_cert})
+    run = host.doit("run")
+    assert run.returncode == 0, run.output
+    assert [c["argv"] for c in run.calls if c["tool"] == "jexec"] == [
+        ["jexec", "pg-1", "/usr/sbin/certctl", "rehash"]]
+    base = host.mountpoint(f"templates/{release}/p1-base")
+    clone = host.mountpoint("containers/pg-1")
+    assert (clone / "etc/rc").read_text() == "# rc p1\n"
+    hashed = hashlib.sha1(new_cert.encode()).hexdigest()[:8] + ".0"
+    jail_path, host_file = resolve(base, clone, f"/etc/ssl/certs/{hashed}")
+    assert host_file.read_text() == new_cert
+    if release == OLDER:  # a link into the base, as the jail sees it
+        assert jail_path == "/usr/share/certs/trusted/New_Root.pem"
+    else:  # a file of the jail's own, and the bundle has it
+        assert jail_path == f"/skeleton/etc/ssl/certs/{hashed}"
+        assert new_cert in (clone / "etc/ssl/cert.pem").read_text()
     assert host.doit("run").ran() == set()

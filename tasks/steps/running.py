@@ -2,7 +2,8 @@
 does for `service jail start NAME` (`jail -f FILE -c NAME`).
 
 `start` restarts (`-rc`) a running jail when what it was started with changed: its conf, its
-fstab, or its base (the patch level whose files it holds, re-extraction). That is recorded as
+fstab, or its base (the patch level whose files it holds, re-extraction). A jail that moved
+to another base gets its trust store rebuilt inside it (`certctl rehash`). That is recorded as
 a digest in thinjail's state directory; which jails run is asked from `jls` once per run.
 
 Before a jail is created, two things a failed start or a wrong config leave behind are
@@ -76,11 +77,27 @@ def start_jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces
     if action == "-c":
         remove_leftover_epair(runner, interfaces, name, inputs.epair)
     failed = _jail(runner, running, interfaces, inputs, action)
-    if failed is not None and action == "-rc" and _moved(inputs):
+    moved = _moved(inputs)
+    if failed is not None and action == "-rc" and moved:
         _put_back(runner, running, interfaces, inputs, failed)
     if failed is not None:
         raise failed
+    if moved:
+        _rehash(runner, name)
     _keep(inputs)
+
+
+def _rehash(runner: Runner, name: str) -> None:
+    """Rebuild the trust store in a jail that moved to another base: its /etc/ssl/certs is
+    its own, and the base's trusted certificates (/usr/share/certs) changed under it. Until
+    this succeeds the jail counts as not started with its inputs, so the next run restarts
+    it and tries again."""
+    try:
+        runner.run(["jexec", name, "/usr/sbin/certctl", "rehash"], step=STEP)
+    except CommandError as error:
+        raise ThinjailError(f"{STEP}: {name} runs on its new base, but rebuilding its trust "
+                            f"store failed ({error}); the next run restarts it and tries "
+                            "again") from error
 
 
 def _jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces,
