@@ -9,9 +9,10 @@ from tasks.checks import Checks
 from tasks.config import Config
 from tasks.host_state import HostInterfaces, OfferRecord, RunningJails
 from tasks.invocation import Invocation
-from tasks.plan import Planner
+from tasks.plan import Planner, media_dataset
 from tasks.runner import Runner
 from tasks.state_dir import StateDir
+from tasks.steps.image import image_level
 from tasks.steps.update import eol_warning
 from tasks.zfs import ListingAhead, Zfs
 
@@ -37,6 +38,7 @@ class Context:
     image_dir: Path | None = None  # where `doit image` writes (default: in the media dataset)
     image_source: str | None = None  # an image to import instead of building the templates
     rollback: frozenset[str] = frozenset()  # jails named by `doit rollback:<name>`
+    image_export_level: str | None = None  # the level `doit image` exports (`level=`)
 
     def prefetch(self) -> None:
         """Ask the host which jails run and which interfaces exist in the background, while
@@ -57,8 +59,14 @@ def load_context(run: Invocation, listing: ListingAhead | None = None) -> Contex
     zfs = Zfs(run.runner, config.zfs_root, state.zfs_generation, listing)
     offers = OfferRecord(state.patch_offers, 0 if run.check_updates else config.update_check)
     checks = Checks(zfs, run.runner, offers, state.inputs)
+    source = run.image_source
+
+    def level_of_image(release: str) -> str:  # asked only once the release has templates
+        staging = zfs.directory(media_dataset(config)) / f".level-{release}"
+        return image_level(str(source), staging, release, config.arch)
+
     return Context(config=config, runner=run.runner, zfs=zfs, running=RunningJails(run.runner),
                    interfaces=HostInterfaces(run.runner), state=state, offers=offers,
-                   plan=Planner(config, zfs, checks.offer), checks=checks,
-                   image_dir=run.image_dir, image_source=run.image_source,
-                   rollback=run.rollback)
+                   plan=Planner(config, zfs, checks.offer, level_of_image if source else None),
+                   checks=checks, image_dir=run.image_dir, image_source=source,
+                   rollback=run.rollback, image_export_level=run.image_level)

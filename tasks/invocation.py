@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.config import Config, host_machine, load_config, machine_of, valid_image_source
+from tasks.config.model import LEVEL_PIN_RE
 from tasks.errors import ConfigError
 from tasks.runner import HOST_ZFS_LOCK, Runner
 from tasks.state_dir import StateDir
@@ -22,11 +23,13 @@ class Invocation:
     image_dir: Path | None = None  # where `doit image` writes (default: in the media dataset)
     image_source: str | None = None  # an image to import instead of building the templates
     rollback: frozenset[str] = frozenset()  # jails named by `doit rollback:<name>`
+    image_level: str | None = None  # the level `doit image` exports (default: the current)
 
 
 def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | None = None,
                      image: str | None = None, check_updates: bool = False,
-                     state_of: str | None = None, tasks: tuple[str, ...] = ()) -> Invocation:
+                     state_of: str | None = None, tasks: tuple[str, ...] = (),
+                     level: str | None = None) -> Invocation:
     """Validate the config and the command line; raise ConfigError before any command runs.
     `state_of` (dry-run only) plans a proposed config against the state of the one in use.
     `tasks` are the command line's words: `rollback:<name>` changes how that jail moves."""
@@ -38,6 +41,8 @@ def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | 
                            "level such as p0, or build on a host of that architecture"])
     if image is not None and not valid_image_source(image):
         raise ConfigError([f"image={image}: not an absolute path or an http(s)/file URL"])
+    if level is not None and not LEVEL_PIN_RE.fullmatch(level):
+        raise ConfigError([f"level={level}: name a patch level such as p3"])
     if image_dir is not None and not image_dir.startswith("/"):
         raise ConfigError([f"image_dir={image_dir}: use an absolute path"])
     if state_of is not None and not dry_run:
@@ -51,5 +56,6 @@ def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | 
                       check_updates=check_updates,
                       image_dir=Path(image_dir) if image_dir else None,
                       image_source=image or config.image,
+                      image_level=level,
                       rollback=frozenset(word.split(":", 1)[1] for word in tasks
                                          if word.startswith("rollback:")))

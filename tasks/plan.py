@@ -261,11 +261,14 @@ class Planner:
     Each plan is built once per run."""
 
     def __init__(self, config: Config, zfs: Zfs,
-                 offer_of: Callable[[UpdateInputs], Offer | None]) -> None:
+                 offer_of: Callable[[UpdateInputs], Offer | None],
+                 image_level: Callable[[str], str] | None = None) -> None:
         self.config = config
         self.zfs = zfs
         self.offer_of = offer_of  # what freebsd-update offers for a base (Checks.offer)
+        self.image_level = image_level  # the level the configured image holds, if any
         self._releases: dict[str, ReleasePlan] = {}
+        self._imported: dict[str, str | None] = {}
 
     @property
     def containers(self) -> str:
@@ -280,13 +283,34 @@ class Planner:
         return self.zfs.mountpoint(self.config.zfs_root)
 
     def release(self, release: str) -> ReleasePlan:
-        """The release's plan: its current level, and the one this run makes."""
+        """The release's plan: its current level (one an image brings, when newer), and the
+        one this run makes."""
         if release not in self._releases:
-            plan = ReleasePlan(self.config, release, current_level(self.zfs, self.config,
-                                                                   release))
+            level = current_level(self.zfs, self.config, release)
+            imported = self.imported_level(release)
+            levels = release_levels(self.zfs, self.config, release)
+            if imported and (not levels or
+                             level_number(imported) > level_number(levels[-1].name)):
+                level = imported
+            plan = ReleasePlan(self.config, release, level)
             new_level = self._new_level(plan)
             self._releases[release] = replace(plan, new_level=new_level) if new_level else plan
         return self._releases[release]
+
+    def imported_level(self, release: str) -> str | None:
+        """The level the configured image brings beside the release's levels: one this
+        host lacks (None without an image, for another release, or before a first build,
+        which the image becomes)."""
+        if release not in self._imported:
+            found = None
+            first = f"{self.config.zfs_root}/templates/{release}-base"
+            if self.image_level and release == self.config.release and self.zfs.exists(first):
+                level = self.image_level(release)
+                have = {name for lv in release_levels(self.zfs, self.config, release)
+                        for name in (lv.name, lv.patch)}
+                found = None if level in have else level
+            self._imported[release] = found
+        return self._imported[release]
 
     def _new_level(self, plan: ReleasePlan) -> str | None:
         """The level this run's update will make: past the first build only (before its

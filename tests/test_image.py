@@ -98,3 +98,46 @@ def test_image_is_built_on_linux_without_freebsd_commands(host: Host, tmp_path: 
     run = host.doit("run", "image", f"image_dir={tmp_path / 'image3'}")
     assert run.returncode != 0
     assert "needs `freebsd-update`, a FreeBSD command that this host does not have" in run.output
+
+
+def test_an_image_holds_a_level_and_lands_as_that_level(host: Host, other_host: Host,
+                                                        tmp_path: Path) -> None:
+    """`doit image level=pN` exports that level; a host with the release's templates
+    imports a level it lacks beside its own, read-only, and its jails move to it."""
+    assert host.doit("run").returncode == 0
+    rc = (host.mountpoint(f"templates/{R}-skeleton") / "etc/rc").read_text()
+    for patched in (host, other_host):  # both ask the same update servers
+        patched.publish_patch("p0", files={"etc/rc": rc})
+    assert host.doit("run").returncode == 0
+    host.publish_patch("p1", files={"etc/rc": "# rc p1\n"})
+    assert host.doit("run").returncode == 0
+    unknown = host.doit("run", "image", f"image_dir={tmp_path / 'p7'}", "level=p7")
+    assert unknown.returncode != 0 and "has no level p7 on this host (it has: p0, p1)" in \
+        unknown.output
+    p0 = host.doit("run", "image", f"image_dir={tmp_path / 'p0'}", "level=p0")
+    assert p0.returncode == 0, p0.output
+    assert json.loads((tmp_path / "p0/manifest.json").read_text())["level"] == "p0"
+    assert export(host, tmp_path / "p1")["level"] == "p1"  # the current level by default
+
+    other_host.overrides["image"] = str(tmp_path / "p0")
+    first = other_host.doit("run")
+    assert first.returncode == 0, first.output
+    assert other_host.get(f"templates/{R}-base", "thinjail:installed") == "p0"
+    clone = other_host.mountpoint("containers/pg-1")
+    assert (clone / "etc/rc").read_text() == rc
+
+    other_host.publish_patch("p1", files={"etc/rc": "# rc p1\n"})
+    other_host.overrides["image"] = str(tmp_path / "p1")
+    run = other_host.doit("run")
+    assert run.returncode == 0, run.output
+    assert {f"image_import:{R}", "fstab:pg-1", "start:pg-1"} <= run.ran()
+    assert not any(argv[0] == "freebsd-update" for argv in run.changing_commands())
+    p1_base = f"templates/{R}/p1-base"
+    assert other_host.get(p1_base, "thinjail:patch") == "p1"
+    with pytest.raises(OSError, match="Read-only file system"):
+        (other_host.mountpoint(p1_base) / "written-later").write_text("no")
+    fstab = (other_host.mountpoint() / "pg-1-nullfs-base.fstab").read_text()
+    assert fstab.splitlines()[1].split()[0] == str(other_host.mountpoint(p1_base))
+    assert (clone / "etc/rc").read_text() == "# rc p1\n"  # merged on the move
+    assert other_host.running() == {"pg-1"}
+    assert other_host.doit("run").ran() == set()

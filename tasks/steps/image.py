@@ -2,9 +2,14 @@
 
 An image is a directory: `base.zfs.xz` and `skeleton.zfs.xz` (`zfs send -p`, so the stamps
 travel with the datasets, compressed with xz, single-threaded so the same snapshot always
-gives the same bytes) and `manifest.json` (release, patch level, stamps, sha256 and size of
-every file, creation time, thinjail version). Import verifies every file before the first
-`zfs receive`; a receive is atomic, so a failed import leaves no dataset behind.
+gives the same bytes) and `manifest.json` (release, level, patch level, stamps, sha256 and
+size of every file, creation time, thinjail version). Import verifies every file before the
+first `zfs receive`; a receive is atomic, so a failed import leaves no dataset behind.
+
+An image holds one patch level (`doit image level=pN`; the current one by default) and lands
+as that level: on a host without the release's templates as its first build, beside the
+levels a host has as `templates/<release>/<level>-base` (read-only, as levels are), which
+its jails then move to the rolling way when it is the newest.
 """
 
 from __future__ import annotations
@@ -32,9 +37,9 @@ def _stream_file(role: str) -> str:
     return f"{role}.zfs.xz"
 
 
-def export_image(runner: Runner, zfs: Zfs, release: str, arch: str, base: str,
+def export_image(runner: Runner, zfs: Zfs, release: str, arch: str, level: str, base: str,
                  skeleton_snapshot: str, out_dir: Path) -> dict[str, Any]:
-    """Write the image of one release into out_dir; return its manifest."""
+    """Write the image of one level of a release into out_dir; return its manifest."""
     base_ds = zfs.get(base)
     if base_ds is None or "update" not in base_ds.stamps:
         raise ThinjailError(f"image: {base} is not built yet: run `doit snapshot` first")
@@ -56,11 +61,11 @@ def export_image(runner: Runner, zfs: Zfs, release: str, arch: str, base: str,
                           "sha256": sha256_of(path).hexdigest(), "size": path.stat().st_size,
                           "stamps": dict(sorted(zfs.get(dataset).stamps.items()))}  # type: ignore[union-attr]
     manifest = {"format": FORMAT, "thinjail_version": __version__, "release": release,
-                "arch": arch, "patch": base_ds.stamps.get("patch"),
+                "arch": arch, "level": level, "patch": base_ds.stamps.get("patch"),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "datasets": datasets}
     write_atomic(out_dir / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
-    print(f"image of {release} ({manifest['patch']}) written to {out_dir}")
+    print(f"image of {release} {level} written to {out_dir}")
     return manifest
 
 
@@ -68,14 +73,30 @@ def _url(source: str) -> str:
     return source if "://" in source else Path(source).resolve().as_uri()
 
 
+def image_level(source: str, staging: Path, release: str, arch: str) -> str:
+    """The level an image holds (its manifest is fetched; an image of an earlier thinjail
+    names only its patch level)."""
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        download(f"{_url(source).rstrip('/')}/{MANIFEST}", staging / MANIFEST)
+        manifest = _read_manifest(staging / MANIFEST, release, arch)
+    finally:
+        (staging / MANIFEST).unlink(missing_ok=True)
+        staging.rmdir()
+    return str(manifest.get("level") or manifest["patch"])
+
+
 def import_image(runner: Runner, zfs: Zfs, source: str, staging: Path, release: str,
-                 arch: str, targets: dict[str, str]) -> None:
+                 arch: str, targets: dict[str, str], parent: str | None = None) -> None:
     """Receive an image from a directory path or URL into the datasets `targets` names
-    ({"base": ..., "skeleton": ...}), after verifying every file."""
+    ({"base": ..., "skeleton": ...}), after verifying every file. A level received beside
+    others (`parent`: the dataset holding them) gets its base read-only."""
     existing = [name for name in targets.values() if zfs.exists(name)]
     if existing:
         raise ThinjailError(f"image import: {', '.join(existing)} exist already: an image only "
                             "lands where there are no templates (thinjail never destroys them)")
+    if parent and not zfs.exists(parent):
+        zfs.create(parent, "image import")
     staging.mkdir(parents=True, exist_ok=True)
     try:
         download(f"{_url(source).rstrip('/')}/{MANIFEST}", staging / MANIFEST)
@@ -89,16 +110,18 @@ def import_image(runner: Runner, zfs: Zfs, source: str, staging: Path, release: 
                                     f"{local.stat().st_size} bytes, the manifest says "
                                     f"{entry['sha256']} and {entry['size']}: the image is "
                                     "damaged or was tampered with; nothing was received")
-        for role in ROLES:
+        for role in reversed(ROLES):  # the base, whose update stamp marks it done, last
             local = staging / Path(manifest["datasets"][role]["file"]).name
             runner.pipeline([["xz", "-dc", str(local)], ["zfs", "receive", targets[role]]],
                             step="image import")
             zfs.invalidate()
+        if parent:
+            zfs.set_readonly(targets["base"], "image import")
     finally:
         for leftover in staging.iterdir():
             leftover.unlink()
         staging.rmdir()
-    print(f"imported {release} ({manifest['patch']}) from {source}")
+    print(f"imported {release} {manifest.get('level') or manifest['patch']} from {source}")
 
 
 def _read_manifest(path: Path, release: str, arch: str) -> dict[str, Any]:
