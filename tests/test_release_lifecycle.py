@@ -337,3 +337,33 @@ def test_a_new_level_s_certificates_reach_each_moved_jail(host: Host, release: s
         assert jail_path == f"/skeleton/etc/ssl/certs/{hashed}"
         assert new_cert in (clone / "etc/ssl/cert.pem").read_text()
     assert host.doit("run").ran() == set()
+
+
+def test_a_failed_move_in_a_parallel_rollout_leaves_no_jail_half_moved(host: Host) -> None:
+    """rollout: parallel with `doit -n 2`: both jails move at once and neither starts on the
+    broken level. Each one whose start ran is back on its old level, running, its /etc as
+    before; one whose start doit did not reach after the failure still runs on its old
+    level with its /etc untouched (the merge is part of the step that restarts)."""
+    host.jails["web"] = {"id": 112}
+    host.overrides["rollout"] = "parallel"
+    build(host)
+    base = host.mountpoint(f"templates/{R}-base")
+    skeleton = host.mountpoint(f"templates/{R}-skeleton")
+    rc = (skeleton / "etc/rc").read_text()
+    host.publish_patch("p0", files={"bin/sh": (base / "bin/sh").read_text(), "etc/rc": rc})
+    host.publish_patch("p1", files={"bin/sh": "a broken shell\n", "etc/rc": "# rc p1\n"})
+    kept = {name: (host.state_dir / f"started/{name}.fstab").read_text() for name in host.jails}
+
+    run = host.doit("run", "-n", "2")
+    assert run.returncode != 0
+    assert "did not start on its new base" in run.output
+    assert host.running() == {"pg-1", "web"}
+    for name in host.jails:
+        assert (host.state_dir / f"started/{name}.fstab").read_text() == kept[name]
+        assert (host.mountpoint(f"containers/{name}") / "etc/rc").read_text() == rc
+    tried = {c["argv"][-1] for c in run.calls if c["tool"] == "jail" and "-rc" in c["argv"]}
+    assert tried and tried <= {"pg-1", "web"}
+    for name in tried:  # put back, and held back until the next run
+        assert (host.state_dir / f"started/{name}.held").exists()
+        fstab = (host.mountpoint() / f"{name}-nullfs-base.fstab").read_text()
+        assert fstab == kept[name]

@@ -21,7 +21,7 @@ from tasks.graph import step
 from tasks.host_state import StartInputs, first_mount
 from tasks.plan import JailPlan, level_of_base
 from tasks.steps.datasets import clone_jail, newest_snapshot
-from tasks.steps.etc_merge import EtcMerge, move_etc, pre_snapshots
+from tasks.steps.etc_merge import EtcMerge, pre_snapshots
 from tasks.steps.provision import provision_jail
 from tasks.steps.rcconf import register_for_boot
 from tasks.steps.render import render, write_managed
@@ -71,7 +71,7 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
     `rollout: one-at-a-time`, only once the jail that moves before it runs again."""
     previous = None  # the last jail that moves in this run
     for plan in ctx.plan.jails():
-        name, release = plan.jail.name, plan.release
+        name = plan.jail.name
         values = {
             "name": name,
             "base_root": str(ctx.zfs.mountpoint(plan.base)),
@@ -79,27 +79,35 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
             "jail_root": str(plan.jail_root),
         }
         started = start_inputs(ctx, plan)
-        after, merge = [], None
-        # A jail can run on another base only once its release has a later level than the
-        # first build's: only then are the kept fstabs read.
-        runs_on = _runs_on(started) if release.level or release.new_level else None
-        moves = runs_on not in (None, values["base_root"])
-        if moves:
+        after = []
+        if _moving(ctx, plan, started)[0]:
             if ctx.config.rollout == "one-at-a-time" and previous:
                 after = [f"start:{previous}"]
             previous = name
-            merge = _etc_merge(ctx, plan, str(runs_on), started.etc_backup)
-        if name in ctx.rollback and (merge is None or merge.restore_from is None):
-            raise ThinjailError(f"rollback:{name}: {name} does not move: pin the level to go "
-                                f"back to (jails: {name}: patch: pN, a level it ran on before)")
         yield step(ctx, f"make {plan.jail_root} and write {plan.fstab} (base "
                    f"{plan.base})", _fstab,
-                   {"ctx": ctx, "plan": plan, "values": values, "started": started,
-                    "merge": merge},
+                   {"ctx": ctx, "plan": plan, "values": values, "started": started},
                    name=name, targets=[str(plan.fstab), str(plan.jail_root)],
                    file_dep=[str(ctx.templates_dir / FSTAB)],
                    uptodate=[config_changed(values), NotHeldBack(name, started.held_back)],
                    task_dep=[f"clone:{name}", *after])
+
+
+def _moving(ctx: Context, plan: JailPlan,
+            started: StartInputs) -> tuple[bool, EtcMerge | None]:
+    """Whether the jail moves to another base in this run, and how its /etc follows (None:
+    the base it leaves is no level thinjail knows). A rollback it names must move."""
+    name = plan.jail.name
+    # A jail can run on another base only once its release has a later level than the
+    # first build's: only then are the kept fstabs read.
+    release = plan.release
+    runs_on = _runs_on(started) if release.level or release.new_level else None
+    moves = runs_on not in (None, str(ctx.zfs.mountpoint(plan.base)))
+    merge = _etc_merge(ctx, plan, str(runs_on), started.etc_backup) if moves else None
+    if name in ctx.rollback and (merge is None or merge.restore_from is None):
+        raise ThinjailError(f"rollback:{name}: {name} does not move: pin the level to go "
+                            f"back to (jails: {name}: patch: pN, a level it ran on before)")
+    return moves, merge
 
 
 def _runs_on(started: StartInputs) -> str | None:
@@ -138,10 +146,8 @@ def _etc_merge(ctx: Context, plan: JailPlan, runs_on: str, backup: Path) -> EtcM
 
 
 def _fstab(ctx: Context, plan: JailPlan, values: dict[str, str],
-           started: StartInputs, merge: EtcMerge | None) -> None:
+           started: StartInputs) -> None:
     plan.jail_root.mkdir(parents=True, exist_ok=True)
-    if merge is not None:
-        move_etc(ctx.runner, ctx.zfs, merge)  # before its fstab moves it
     if started.record.exists() and not started.kept_fstab.exists() and plan.fstab.exists():
         # Started by an earlier thinjail, which kept no copy: keep the one it runs with,
         # which a failed move puts back.
@@ -205,9 +211,13 @@ def task_start(ctx: Context) -> Iterator[dict[str, Any]]:
         inputs = start_inputs(ctx, plan)
         # A pinned jail's base is a done level: the release's update does not change it.
         updated = [] if plan.pinned else [ctx.checks.base_updated(plan.release.update)]
+        # A moving jail's /etc follows in the step that restarts it: a parallel run stopped
+        # by another jail's failure leaves none with the new /etc on its old base.
+        move = _moving(ctx, plan, inputs)[1]
         yield step(ctx, f"start {name}: jail -f {plan.conf} -c {name} (-rc if it runs)",
                    start_jail, {"runner": ctx.runner, "running": ctx.running,
-                                "interfaces": ctx.interfaces, "inputs": inputs},
+                                "interfaces": ctx.interfaces, "inputs": inputs,
+                                "move": move},
                    name=name, uptodate=[JailRunningCurrent(ctx.running, inputs), *updated],
                    # The bridge first: an uplink it refuses stops the run before anything.
                    task_dep=["host:bridge", f"rc:{name}", "jail_conf",

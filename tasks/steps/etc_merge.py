@@ -10,7 +10,8 @@ ancestor, the new level's as the target and the jail's file as the local copy.
 Every move first snapshots the jail's dataset as `@pre-<level>` (`@pre-<level>.<n>` when
 an earlier move to that level took that name), the way back; and each file's old content is
 kept in the state directory (`backup`, which also records the move and its snapshot) until
-the jail runs on the new level: a move that fails puts the files back (restore_etc).
+the jail runs on the new level: a move that fails puts the files back (restore_etc), and
+its retries keep the record, so they take no further snapshot.
 
 A rollback (`doit rollback:<jail>`) moves a jail back to the level its pin names and, instead
 of merging, makes its /etc what it was before it moved to the level it leaves: the newest
@@ -173,24 +174,24 @@ def _read_backup(backup: Path) -> dict[str, Any] | None:
 
 
 def restore_etc(zfs: Zfs, backup: Path) -> None:
-    """Put back what a merge changed in a jail's /etc (its move failed), then forget it."""
+    """Put back what a move changed in a jail's /etc (its start failed). The record stays,
+    emptied of files, so the move's retry keeps its snapshot."""
     kept = _read_backup(backup)
     if kept is None:
         return
     jail_root = zfs.directory(kept["container"])
-    if kept.get("restored"):  # a rollback replaced /etc: the snapshot has it as it was
+    if kept.pop("restored", None):  # a rollback replaced /etc: the snapshot has it as it was
         _sync_etc(_snapshot_clone(zfs, kept["snapshot"], kept["scratch"]), jail_root)
         zfs.destroy(kept["scratch"], STEP)
-        backup.unlink()
-        return
-    for relative, entry in kept["files"].items():
+    for relative, entry in kept.get("files", {}).items():
         if entry is None:
             if is_plain_file(jail_root, relative):
                 (jail_root / relative).unlink()
             continue
         like = os.stat_result((entry["mode"], 0, 0, 0, entry["uid"], entry["gid"], 0, 0, 0, 0))
         write_beneath(jail_root, relative, base64.b64decode(entry["data"]), STEP, like)
-    backup.unlink()
+    kept["files"] = {}
+    write_atomic(backup, json.dumps(kept).encode())
 
 
 def _restore_from_snapshot(runner: Runner, zfs: Zfs, move: EtcMerge) -> None:

@@ -27,7 +27,7 @@ from tasks.errors import CommandError, ThinjailError
 from tasks.files import write_atomic
 from tasks.host_state import HostInterfaces, RunningJails, StartInputs, forget_start
 from tasks.runner import Runner
-from tasks.steps.etc_merge import restore_etc
+from tasks.steps.etc_merge import EtcMerge, move_etc, restore_etc
 
 STEP = "start"
 DYING_POLL_SECONDS = 0.5
@@ -66,19 +66,22 @@ def remove_leftover_epair(runner: Runner, interfaces: HostInterfaces, jail: str,
 
 
 def start_jail(runner: Runner, running: RunningJails, interfaces: HostInterfaces,
-               inputs: StartInputs, always: bool = False) -> None:
-    """Start the jail, or restart it when it runs with other inputs (or `always`)."""
+               inputs: StartInputs, always: bool = False, move: EtcMerge | None = None) -> None:
+    """Start the jail, or restart it when it runs with other inputs (or `always`). A jail
+    that moves to another base gets the new level's /etc changes first (`move`)."""
     name = inputs.name
     if inputs.current(running) and not always:
         return
     require_ruleset(runner, name, inputs.devfs_ruleset)
+    moved = _moved(inputs)
+    if moved and move is not None:
+        move_etc(runner, inputs.zfs, move)
     # A running jail not started with these inputs (or by thinjail) is restarted with them.
     action = "-rc" if name in running.names() else "-c"
     if action == "-c":
         remove_leftover_epair(runner, interfaces, name, inputs.epair)
     failed = _jail(runner, running, interfaces, inputs, action)
-    moved = _moved(inputs)
-    if failed is not None and action == "-rc" and moved:
+    if failed is not None and moved:  # also -c: a run cut off after -rc left it stopped
         _put_back(runner, running, interfaces, inputs, failed)
     if failed is not None:
         raise failed
@@ -131,25 +134,30 @@ def _put_back(runner: Runner, running: RunningJails, interfaces: HostInterfaces,
     """A jail that does not start on its new base is started again on the one it ran on,
     with its /etc as it was, and held back until the next run; the run stops here, naming
     it."""
+    # Held back first: a run cut off from here on leaves the mark, so the next run renders
+    # the new fstab again and retries, instead of taking the old one for the wanted one.
+    write_atomic(inputs.held_back, b"")
     write_atomic(inputs.fstab, inputs.kept_fstab.read_bytes())
     restore_etc(inputs.zfs, inputs.etc_backup)
     again = _jail(runner, running, interfaces, inputs, "-c")
     if again is not None:
         raise ThinjailError(f"{failed}; starting {inputs.name} again on the base it ran on "
                             f"failed too: {again}")
-    _keep(inputs)
-    write_atomic(inputs.held_back, b"")
+    _keep(inputs, moved=False)
     raise ThinjailError(f"{STEP}: {inputs.name} did not start on its new base ({failed}); it "
                         "is back on the base it ran on, and runs. The rollout stops here; "
                         "the next run tries again")
 
 
-def _keep(inputs: StartInputs) -> None:
-    """Record what the jail now runs with; a merge's backup is not needed any more."""
+def _keep(inputs: StartInputs, moved: bool = True) -> None:
+    """Record what the jail now runs with. Once it runs where it moved, the move's record
+    (its /etc backup) is not needed any more; a jail put back keeps it, so the retry takes
+    no second snapshot."""
     inputs.record.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(inputs.kept_fstab, inputs.fstab.read_bytes())
     write_atomic(inputs.record, inputs.digest().encode())
-    inputs.etc_backup.unlink(missing_ok=True)
+    if moved:
+        inputs.etc_backup.unlink(missing_ok=True)
 
 
 def wait_until_gone(runner: Runner, name: str, step: str, timeout: float = 60) -> None:
