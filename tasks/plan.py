@@ -146,11 +146,10 @@ def levels_dataset(config: Config, release: str) -> str:
 def current_level(zfs: Zfs, config: Config, release: str) -> str | None:
     """The release's newest done level (its base carries the update stamp, written last),
     or None while only the first build's datasets exist."""
-    parent = levels_dataset(config, release)
-    done = [name.removesuffix("-base") for name in zfs.children(parent)
-            if re.fullmatch(rf"{LEVEL_PATTERN}-base", name)
-            and zfs.stamp(f"{parent}/{name}", "update")]
-    return max(done, key=level_number, default=None)
+    levels = release_levels(zfs, config, release)
+    newest = levels[-1] if levels else None
+    return newest.name if newest and newest.base.startswith(
+        f"{levels_dataset(config, release)}/") else None
 
 
 def level_number(level: str) -> int:
