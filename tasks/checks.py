@@ -17,6 +17,7 @@ from tasks.runner import Runner
 from tasks.steps.datasets import is_private
 from tasks.steps.fetch import is_verified
 from tasks.steps.network import bridge_has_uplink, bridge_persisted
+from tasks.steps.pkgbase import PkgbaseInputs
 from tasks.steps.rcconf import boot_settings, missing_settings
 from tasks.steps.update import UpdateInputs
 from tasks.zfs import Zfs
@@ -180,6 +181,26 @@ class SnapshotTaken(LiveCheck):
 
     def __repr__(self) -> str:
         return f"<{self.release.current_snapshot(self.zfs)} exists>"
+
+
+@dataclass
+class RepoConfWritten(LiveCheck):
+    """The pkgbase repository conf of a release is the one the config makes."""
+
+    zfs: Zfs
+    want: PkgbaseInputs
+    text: str
+
+    def __call__(self) -> bool:
+        if not self.zfs.exists(self.want.media):
+            return False
+        try:
+            return (self.want.conf_dir(self.zfs) / "FreeBSD-base.conf").read_text() == self.text
+        except FileNotFoundError:
+            return False
+
+    def __repr__(self) -> str:
+        return f"<{self.want.conf_dir(self.zfs)}/FreeBSD-base.conf names {self.want.url}>"
 
 
 @dataclass

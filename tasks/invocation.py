@@ -34,7 +34,8 @@ def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | 
     `state_of` (dry-run only) plans a proposed config against the state of the one in use.
     `tasks` are the command line's words: `rollback:<name>` changes how that jail moves."""
     config = load_config(config_path)
-    if config.patch == "latest" and machine_of(config.arch) != host_machine():
+    if config.patch == "latest" and config.base_source == "base.txz" \
+            and machine_of(config.arch) != host_machine():
         raise ConfigError([f"{config_path}: arch: {config.arch} is not this host's "
                            f"architecture ({host_machine()}), and freebsd-update installs the "
                            "host's own files, which would break the templates: pin a patch "

@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
-from tasks.config import MIRROR_ARCH_DIRS, Config, Jail
+from tasks.config import MIRROR_ARCH_DIRS, Config, Jail, release_major
 from tasks.errors import ThinjailError
 from tasks.host_state import Offer
 from tasks.inputs import digest, file_digest
 from tasks.steps.certs import CertsInputs
 from tasks.steps.extract import ExtractInputs
 from tasks.steps.levels import Level
+from tasks.steps.pkgbase import PkgbaseInputs
 from tasks.steps.provision import ProvisionInputs
 from tasks.steps.render import is_managed
 from tasks.steps.skeleton import SkeletonInputs
@@ -47,6 +48,11 @@ class ReleasePlan:
     new_level: str | None = None
 
     @property
+    def source(self) -> str:
+        """base.txz or pkgbase (tasks/steps/pkgbase.py)."""
+        return self.config.source_of(self.release)
+
+    @property
     def levels(self) -> str:
         """The dataset that holds the release's later levels."""
         return levels_dataset(self.config, self.release)
@@ -54,7 +60,7 @@ class ReleasePlan:
     def _dataset(self, level: str | None, role: str) -> str:
         if level:
             return f"{self.levels}/{level}-{role}"
-        return f"{self.config.zfs_root}/templates/{self.release}-{role}"
+        return f"{release_stem(self.config, self.release)}-{role}"
 
     @property
     def base(self) -> str:
@@ -84,11 +90,26 @@ class ReleasePlan:
         return f"{self.config.mirror.rstrip('/')}/{arch_dirs}/{self.release}"
 
     @cached_property
-    def extract(self) -> ExtractInputs:
+    def extract(self) -> ExtractInputs | PkgbaseInputs:
+        """What the base is made from: base.txz, or the release's base packages."""
+        if self.source == "pkgbase":
+            return self.packages
         return ExtractInputs(base=self.current_base, media=self.media,
                              archive_name=f"{self.release}-{self.config.arch}-base.txz",
                              manifest_name=f"{self.release}-{self.config.arch}-MANIFEST",
                              release=self.release, arch=self.config.arch)
+
+    @cached_property
+    def packages(self) -> PkgbaseInputs:
+        """The release's base packages: the set, the repository and its keys."""
+        config, major = self.config, release_major(self.release)
+        minor = self.release.split("-", 1)[0].split(".")[1]
+        return PkgbaseInputs(base=self.current_base, media=self.media, release=self.release,
+                             arch=config.arch, package_set=config.pkgbase_set,
+                             url=f"{config.pkgbase_mirror.rstrip('/')}/${{ABI}}/"
+                                 f"base_release_{minor}",
+                             signature=config.signature,
+                             keys=config.pkgbase_keys or f"/usr/share/keys/pkgbase-{major}")
 
     @cached_property
     def tzdns(self) -> TzDnsInputs:
@@ -103,7 +124,8 @@ class ReleasePlan:
         return UpdateInputs(base=self.current_base, skeleton=self.current_skeleton,
                             levels=self.levels, new_level=self.new_level, media=self.media,
                             release=self.release, arch=self.config.arch,
-                            extract=self.extract.stamp, patch=self.config.patch)
+                            extract=self.extract.stamp, patch=self.config.patch,
+                            packages=self.packages if self.source == "pkgbase" else None)
 
     @cached_property
     def split(self) -> SkeletonInputs:
@@ -134,13 +156,21 @@ def jail_release(config: Config, jail: Jail, origin: str | None) -> str:
     cloned from, so a new global release never moves an existing jail; else the global one."""
     if jail.release:
         return jail.release
-    match = re.fullmatch(rf"{re.escape(config.zfs_root)}/templates/([^/@]+?)"
+    match = re.fullmatch(rf"{re.escape(config.zfs_root)}/templates/([^/@]+?)(?:-pkgbase)?"
                          rf"(?:-skeleton|/{LEVEL_PATTERN}-skeleton)@[^@]+", origin or "")
     return match.group(1) if match else config.release
 
 
+def release_stem(config: Config, release: str) -> str:
+    """What a release's template datasets are named by: `templates/<release>`, and
+    `templates/<release>-pkgbase` for one built from base packages, so that moving a
+    release to pkgbase makes a new base beside the old one."""
+    pkgbase = config.source_of(release) == "pkgbase"
+    return f"{config.zfs_root}/templates/{release}{'-pkgbase' if pkgbase else ''}"
+
+
 def levels_dataset(config: Config, release: str) -> str:
-    return f"{config.zfs_root}/templates/{release}"
+    return release_stem(config, release)
 
 
 def current_level(zfs: Zfs, config: Config, release: str) -> str | None:
@@ -159,7 +189,7 @@ def level_number(level: str) -> int:
 def release_levels(zfs: Zfs, config: Config, release: str) -> list[Level]:
     """The release's done levels, oldest first: the first build's once split, then each
     later one that carries the update stamp."""
-    first = f"{config.zfs_root}/templates/{release}-base"
+    first = f"{release_stem(config, release)}-base"
     found = []
     if zfs.stamp(first, "skeleton"):
         name = zfs.stamp(first, "installed") or zfs.stamp(first, "patch") or "p0"
@@ -302,7 +332,7 @@ class Planner:
         which the image becomes)."""
         if release not in self._imported:
             found = None
-            first = f"{self.config.zfs_root}/templates/{release}-base"
+            first = f"{release_stem(self.config, release)}-base"
             if self.image_level and release == self.config.release and self.zfs.exists(first):
                 level = self.image_level(release)
                 have = {name for lv in release_levels(self.zfs, self.config, release)

@@ -26,6 +26,7 @@ DEFAULT_MIRROR = "https://download.freebsd.org/ftp/releases"
 
 # Patterns are applied with fullmatch: `$` alone would let a trailing newline through.
 URL_RE = re.compile(r"(https?|file)://[^\s'\"]+")
+PKG_URL_RE = re.compile(r"(pkg\+https?|https?|file)://[^\s'\"{}$]+")
 RELEASE_RE = re.compile(r"^[0-9]{1,3}\.[0-9]{1,3}-(RELEASE|RC[0-9]+|BETA[0-9]+|ALPHA[0-9]+)$")
 PATCH_RE = re.compile(r"^(latest|p[0-9]{1,4})$")
 ZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
@@ -37,9 +38,16 @@ JAIL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
-TOP_KEYS = {"release", "arch", "mirror", "patch", "update_check", "rollout", "keep_levels",
-            "timezone", "resolv_conf", "devfs_ruleset", "image", "zfs", "paths", "network",
-            "jails"}
+TOP_KEYS = {"release", "source", "arch", "mirror", "patch", "update_check", "rollout",
+            "keep_levels", "timezone", "resolv_conf", "devfs_ruleset", "image", "pkgbase_set",
+            "pkgbase_mirror", "pkgbase_keys", "signature", "zfs", "paths", "network", "jails"}
+# Where a release's base comes from: FreeBSD's distribution sets (base.txz, patched with
+# freebsd-update) or its base packages (pkgbase), the only way from FreeBSD 16 on.
+SOURCES = ("base.txz", "pkgbase")
+PKGBASE_ONLY_FROM = 16  # the first major release without base.txz and freebsd-update
+PKGBASE_SETS = ("FreeBSD-set-minimal-jail", "FreeBSD-set-base-jail")
+DEFAULT_PKGBASE_MIRROR = "pkg+https://pkg.FreeBSD.org"  # <mirror>/${ABI}/base_release_<minor>
+SIGNATURES = ("fingerprints", "none")
 # How jails move to a new patch level: one running again before the next moves, or all at
 # once (with `doit -n`).
 ROLLOUTS = ("one-at-a-time", "parallel")
@@ -47,7 +55,8 @@ ROLLOUTS = ("one-at-a-time", "parallel")
 DEFAULT_KEEP_LEVELS = 2
 LEVEL_PIN_RE = re.compile(r"^p[0-9]{1,4}$")  # a jail's `patch:` pin
 REQUIRED_TOP = ("zfs", "network", "jails")  # release: its own check names an example
-JAIL_KEYS = {"id", "ip", "release", "patch", "allow_mount", "devfs_ruleset", "packages", "services"}
+JAIL_KEYS = {"id", "ip", "release", "source", "patch", "allow_mount", "devfs_ruleset",
+             "packages", "services"}
 NETWORK_KEYS = {"bridge", "uplink", "subnet", "gateway", "stable_mac"}
 PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@/-]*$")  # pkg names and origins
 SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an rc.d name: <name>_enable
@@ -71,6 +80,7 @@ class Jail:
     id: int
     ip: ipaddress.IPv4Interface | None  # None: the jail asks DHCP (`ip: dhcp`)
     release: str | None = None  # pinned release of the base it mounts; None: see plan.py
+    source: str | None = None  # where that release's base comes from (only with `release`)
     patch: str | None = None  # pinned patch level of that release (a base that exists)
     allow_mount: bool = False
     devfs_ruleset: int = DEFAULT_DEVFS_RULESET
@@ -131,6 +141,19 @@ class Config:
     update_check: int = DEFAULT_UPDATE_CHECK
     rollout: str = ROLLOUTS[0]
     keep_levels: int = DEFAULT_KEEP_LEVELS
+    base_source: str = SOURCES[0]  # `source:` of `release`; see source_of for the others
+    pkgbase_set: str = PKGBASE_SETS[0]
+    pkgbase_mirror: str = DEFAULT_PKGBASE_MIRROR
+    pkgbase_keys: str | None = None  # default: /usr/share/keys/pkgbase-<major>
+    signature: str = SIGNATURES[0]
+
+    def source_of(self, release: str) -> str:
+        """Where a release's base comes from: a jail's `source` next to its `release` pin,
+        the top-level `source` for the global release, else the release's default."""
+        for jail in self.jails:
+            if jail.release == release and jail.source:
+                return jail.source
+        return self.base_source if release == self.release else default_source(release)
 
     def jail(self, name: str) -> Jail:
         for jail in self.jails:
@@ -162,6 +185,10 @@ def conf_var(name: str) -> str:
 
 def release_major(release: str) -> int:
     return int(release.split(".", 1)[0])
+
+
+def default_source(release: str) -> str:
+    return "pkgbase" if release_major(release) >= PKGBASE_ONLY_FROM else "base.txz"
 
 
 def valid_image_source(value: Any) -> bool:

@@ -15,6 +15,7 @@ from tasks.config.model import (
     DEFAULT_DEVFS_RULESET,
     DEFAULT_KEEP_LEVELS,
     DEFAULT_MIRROR,
+    DEFAULT_PKGBASE_MIRROR,
     DEFAULT_UPDATE_CHECK,
     DHCP,
     IF_MAXUNIT,
@@ -28,11 +29,16 @@ from tasks.config.model import (
     PACKAGE_RE,
     PATCH_RE,
     PATH_DEFAULTS,
+    PKG_URL_RE,
+    PKGBASE_ONLY_FROM,
+    PKGBASE_SETS,
     RELEASE_RE,
     REQUIRED_TOP,
     ROLLOUTS,
     SAFE_PATH_RE,
     SERVICE_RE,
+    SIGNATURES,
+    SOURCES,
     TOP_KEYS,
     URL_RE,
     ZFS_COMPONENT_RE,
@@ -41,6 +47,7 @@ from tasks.config.model import (
     Jail,
     Network,
     Paths,
+    default_source,
     release_major,
     valid_image_source,
 )
@@ -88,6 +95,19 @@ RULES = (
          "(0: every run)"),
     Rule("rollout", lambda v: v in ROLLOUTS, ROLLOUTS[0],
          f"use {' or '.join(ROLLOUTS)}: how jails move to a new patch level"),
+    Rule("source", lambda v: v is None or v in SOURCES, None,
+         f"use {' or '.join(SOURCES)}: where the release's base comes from"),
+    Rule("pkgbase_set", matches(PACKAGE_RE), PKGBASE_SETS[0],
+         f"use a base package set such as {' or '.join(PKGBASE_SETS)}"),
+    Rule("pkgbase_mirror", matches(PKG_URL_RE), DEFAULT_PKGBASE_MIRROR,
+         "use a pkg+https://, https://, http:// or file:// URL: the repository is "
+         "<pkgbase_mirror>/${ABI}/base_release_<minor>"),
+    Rule("pkgbase_keys", lambda v: v is None or is_safe_path(v), None,
+         "use the absolute path of a directory with trusted/ fingerprints (default "
+         "/usr/share/keys/pkgbase-<major>)"),
+    Rule("signature", lambda v: v in SIGNATURES, SIGNATURES[0],
+         "use fingerprints (the default), or none in so many words for an unsigned "
+         "repository"),
     Rule("keep_levels", lambda v: is_seconds(v) and v >= 1, DEFAULT_KEEP_LEVELS,
          "use how many of a release's newest patch levels `doit purge` keeps (1 or more), "
          "besides those jails use"),
@@ -136,6 +156,8 @@ class _Validator:
                 self.bad(key, "missing: see config.yaml in the repository for an example")
         top = {rule.key: self.apply(rule, data) for rule in RULES}
         release, arch = top["release"], top["arch"]
+        if isinstance(release, str) and RELEASE_RE.fullmatch(release):
+            top["source"] = self.source("source", release, top["source"])
         zfs_root = self.zfs_root(self.mapping(data.get("zfs"), "zfs", {"root"}))
         paths = self.paths(self.mapping(data.get("paths"), "paths", set(PATH_DEFAULTS)))
         network = self.network(self.mapping(data.get("network"), "network", NETWORK_KEYS))
@@ -154,9 +176,30 @@ class _Validator:
                       mirror=top["mirror"], patch=top["patch"],
                       update_check=top["update_check"], rollout=top["rollout"],
                       keep_levels=top["keep_levels"],
+                      base_source=top["source"] or default_source(release),
+                      pkgbase_set=top["pkgbase_set"], pkgbase_mirror=top["pkgbase_mirror"],
+                      pkgbase_keys=top["pkgbase_keys"], signature=top["signature"],
                       timezone=top["timezone"],
                       resolv_conf=Path(top["resolv_conf"]), zfs_root=zfs_root, paths=paths,
                       network=network, jails=jails, image=top["image"])
+
+    def source(self, key: str, release: str, source: Any) -> str | None:
+        """A release's source, checked against what the release offers."""
+        if source is not None and source not in SOURCES:
+            self.bad(key, f"{source!r} is not a source: use {' or '.join(SOURCES)}")
+            return None
+        major = release_major(release)
+        if source == "base.txz" and major >= PKGBASE_ONLY_FROM:
+            self.bad(key, f"{release} has no base.txz and no freebsd-update (FreeBSD "
+                     f"{PKGBASE_ONLY_FROM} and later ship the base only as packages): use "
+                     "source: pkgbase")
+            return None
+        if (source or default_source(release)) == "pkgbase" and (
+                major < 15 or not release.endswith("-RELEASE")):
+            self.bad(key, f"{release} has no pkgbase release repository (base_release_<n> "
+                     "exists from 15.0-RELEASE on): use source: base.txz")
+            return None
+        return source
 
     def apply(self, rule: Rule, data: dict) -> Any:
         """The key's value, its default if absent; a problem (and a stand-in) if invalid."""
@@ -261,6 +304,13 @@ class _Validator:
             if jail is not None:
                 jails.append(jail)
         self.unique(jails, "id", lambda j: j.id, "give each jail its own id")
+        sources: dict[str, tuple[str, str]] = {}
+        for jail in jails:
+            if jail.release and jail.source:
+                other = sources.setdefault(jail.release, (jail.name, jail.source))
+                if other[1] != jail.source:
+                    self.bad(f"jails.{jail.name}.source", f"{jail.release} is {other[1]} for "
+                             f"jail {other[0]}: a release has one source; say it once")
         self.unique([j for j in jails if j.ip is not None], "ip", lambda j: j.ip.ip,
                     "give each jail its own address")
         self.unique(jails, "name", lambda j: j.conf_var,
@@ -304,6 +354,14 @@ class _Validator:
             self.bad(f"{key}.release", f"{release!r} is not valid: use a FreeBSD release name "
                      "such as 15.1-RELEASE, or leave it out")
             release = None
+        source = spec.get("source")
+        if source is not None:
+            if release is None:
+                self.bad(f"{key}.source", "goes with release: it says where that release's "
+                         "base comes from (the global one's is the top-level source)")
+                source = None
+            else:
+                source = self.source(f"{key}.source", release, source)
         patch = spec.get("patch")
         if patch is not None and not (isinstance(patch, str) and LEVEL_PIN_RE.fullmatch(patch)):
             self.bad(f"{key}.patch", f"{patch!r} is not valid: pin a patch level this host has "
@@ -328,7 +386,7 @@ class _Validator:
             ip = self.jail_ip(key, jid, spec.get("ip"), network)
             if ip is None:
                 return None
-        return Jail(name=name, id=jid, ip=ip, release=release, patch=patch,
+        return Jail(name=name, id=jid, ip=ip, release=release, source=source, patch=patch,
                     allow_mount=allow_mount is True, devfs_ruleset=ruleset,
                     packages=self.names(spec.get("packages"), f"{key}.packages", PACKAGE_RE,
                                         "package names such as nginx or www/nginx"),

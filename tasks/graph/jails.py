@@ -99,9 +99,11 @@ def _moving(ctx: Context, plan: JailPlan,
     the base it leaves is no level thinjail knows). A rollback it names must move."""
     name = plan.jail.name
     # A jail can run on another base only once its release has a later level than the
-    # first build's: only then are the kept fstabs read.
+    # first build's, or once the release moved to pkgbase (a new base beside the one built
+    # from base.txz): only then are the kept fstabs read.
     release = plan.release
-    runs_on = _runs_on(started) if release.level or release.new_level else None
+    may_move = release.level or release.new_level or release.source == "pkgbase"
+    runs_on = _runs_on(started) if may_move else None
     moves = runs_on not in (None, str(ctx.zfs.mountpoint(plan.base)))
     merge = _etc_merge(ctx, plan, str(runs_on), started.etc_backup) if moves else None
     if name in ctx.rollback and (merge is None or merge.restore_from is None):

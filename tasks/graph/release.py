@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.checks import AnyOf, ArchiveVerified, SnapshotTaken
+from tasks.checks import AnyOf, ArchiveVerified, RepoConfWritten, SnapshotTaken
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import ReleasePlan
@@ -14,18 +14,28 @@ from tasks.steps.certs import repair_links
 from tasks.steps.datasets import snapshot_skeleton
 from tasks.steps.extract import extract_base
 from tasks.steps.fetch import fetch_release
+from tasks.steps.pkgbase import PkgbaseInputs, install_base, write_repo_conf
 from tasks.steps.skeleton import split_skeleton
 from tasks.steps.tzdns import copy_tz_dns
 from tasks.steps.update import update_base
 
 
 def task_fetch(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Download base.txz and MANIFEST; the archive counts only once its sha256 matches."""
+    """Download base.txz and MANIFEST; the archive counts only once its sha256 matches.
+    For a pkgbase release: write the conf of its base packages' repository."""
     for plan in ctx.plan.releases():
         want = plan.extract
         # An image holds the configured release; a jail's pinned other release is fetched.
         imported = [f"image_import:{plan.release}"] if (
             ctx.image_source and plan.release == ctx.config.release) else []
+        if isinstance(want, PkgbaseInputs):
+            conf = want.conf_text()
+            yield step(ctx, f"write {want.conf_dir(ctx.zfs)}/FreeBSD-base.conf ({want.url})",
+                       write_repo_conf, {"zfs": ctx.zfs, "want": want}, name=plan.release,
+                       task_dep=["host:datasets", *imported],
+                       # pkg upgrade needs it too: also once the base is installed.
+                       uptodate=[RepoConfWritten(ctx.zfs, want, conf)])
+            continue
         yield step(ctx, f"download {plan.mirror_dir}/base.txz into {plan.media}",
                    _fetch, {"ctx": ctx, "plan": plan},
                    name=plan.release, task_dep=["host:datasets", *imported],
@@ -42,9 +52,16 @@ def _fetch(ctx: Context, plan: ReleasePlan) -> None:
 
 
 def task_extract(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Unpack the verified base.txz into the release's base dataset with bsdtar."""
+    """Unpack the verified base.txz into the release's base dataset with bsdtar (pkgbase:
+    install the release's base package set into it with pkg)."""
     for plan in ctx.plan.releases():
         want = plan.extract
+        if isinstance(want, PkgbaseInputs):
+            yield step(ctx, f"pkg install {want.package_set} into {want.base}", install_base,
+                       {"runner": ctx.runner, "zfs": ctx.zfs, "want": want},
+                       name=plan.release, task_dep=[f"fetch:{plan.release}"],
+                       made_from=(want,), uptodate=[ctx.checks.stamp_is(want.base, want)])
+            continue
         yield step(ctx, f"extract {want.archive_name} into {want.base}", extract_base,
                    {"runner": ctx.runner, "zfs": ctx.zfs, "want": want}, name=plan.release,
                    task_dep=[f"fetch:{plan.release}"], made_from=(want,),
@@ -67,9 +84,10 @@ def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
     Past the first build a new level is made beside the current one, never in it."""
     for plan in ctx.plan.releases():
         want = plan.update
+        tool = "pkg upgrade" if want.packages else "freebsd-update"
         doc = (f"make {plan.release} {want.new_level} beside {want.base}: clone it, "
-               "freebsd-update the clone, make it read-only" if want.new_level
-               else f"freebsd-update {want.base} to patch level {want.patch}")
+               f"{tool} the clone, make it read-only" if want.new_level
+               else f"{tool} {want.base} to patch level {want.patch}")
         yield step(ctx, doc,
                    update_base, {"runner": ctx.runner, "zfs": ctx.zfs, "offers": ctx.offers,
                                  "target": want},

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from tasks.errors import ThinjailError
-from tasks.files import beneath, existing_dir_beneath, make_dirs_beneath
+from tasks.files import beneath, existing_dir_beneath, link_beneath, make_dirs_beneath
 from tasks.inputs import StepInputs
 from tasks.runner import Runner
+from tasks.steps.pkgbase import DBDIR
 from tasks.steps.tree import MOUNT_DIR, link_target, remove_tree
 from tasks.zfs import Zfs
 
@@ -56,6 +57,11 @@ def split_skeleton(runner: Runner, zfs: Zfs, want: SkeletonInputs) -> None:
     make_dirs_beneath(base_root, MOUNT_DIR, STEP)
     for relative in (*want.split, *want.split_if_present):
         _link(beneath(base_root, relative, STEP), link_target(relative))
+    if existing_dir_beneath(base_root, DBDIR.lstrip("/"), STEP):
+        # A pkgbase base keeps its package database; its var/db/pkg, which now leads into
+        # the mount point, finds it there on the host (a jail's clone hides it).
+        link_beneath(base_root, f"{MOUNT_DIR}/var/db/pkg",
+                     os.path.relpath(DBDIR, f"/{MOUNT_DIR}/var/db"), STEP)
     zfs.set_stamp(skeleton, STEP, want.stamp, STEP)
     zfs.set_stamp(base, STEP, want.stamp, STEP)
 

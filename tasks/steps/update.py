@@ -33,6 +33,7 @@ from tasks.inputs import StepInputs
 from tasks.runner import Runner
 from tasks.steps.certs import repair_tree
 from tasks.steps.levels import make_level, skeleton_mounted
+from tasks.steps.pkgbase import PkgbaseInputs, ask_upgrade, upgrade
 from tasks.steps.tree import MOUNT_DIR
 from tasks.zfs import Zfs
 
@@ -126,6 +127,7 @@ class UpdateInputs(StepInputs):
     arch: str
     extract: str
     patch: str  # "latest" or a pin such as "p3"
+    packages: PkgbaseInputs | None = None  # a pkgbase base: `pkg upgrade`, not freebsd-update
 
     def workdir(self, zfs: Zfs) -> Path:
         """freebsd-update's work directory (made if missing)."""
@@ -136,12 +138,31 @@ class UpdateInputs(StepInputs):
         """The level freebsd-update would bring the base to now, and whether it has files
         to install (a question: installs nothing). A split base is asked with its skeleton
         mounted read-only where its links lead, for a while: a patch to etc alone counts."""
-        require_host_machine(self.arch, self.release)
         root = zfs.directory(self.base)
         with skeleton_mounted(runner, zfs.directory(self.skeleton), root, "update check",
                               read_only=True) if is_split(root) else contextlib.nullcontext():
+            if self.packages is not None:
+                return ask_upgrade(runner, zfs, self.packages, root, "update check")
+            require_host_machine(self.arch, self.release)
             return fetch_updates(runner, root, self.workdir(zfs), self.release,
                                  step="update check", changes=False)
+
+    def fetch(self, runner: Runner, zfs: Zfs, root: Path) -> Offer:
+        """Ask what the tree at root would be brought to, fetching what that takes."""
+        if self.packages is not None:
+            return ask_upgrade(runner, zfs, self.packages, root, STEP)
+        require_host_machine(self.arch, self.release)
+        return fetch_updates(runner, root, self.workdir(zfs), self.release, step=STEP,
+                             changes=True)
+
+    def install(self, runner: Runner, zfs: Zfs, root: Path) -> None:
+        """Install what fetch found: `pkg upgrade`, or `freebsd-update install`."""
+        if self.packages is not None:
+            upgrade(runner, zfs, self.packages, root, STEP)
+            return
+        runner.run(["freebsd-update", "-b", str(root), "-d", str(self.workdir(zfs)),
+                    "--currently-running", self.release, "--not-running-from-cron", "install"],
+                   step=STEP, env=PAGER_ENV)
 
 
 def is_split(base_root: Path) -> bool:
@@ -160,10 +181,8 @@ def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInp
     level = zfs.stamp(base, "patch") or patch_level(root)
     eol = zfs.stamp(base, "eol")
     if patch == "latest" or patch != level:
-        require_host_machine(target.arch, release)
-        workdir = target.workdir(zfs)
         if target.new_level:
-            base, offer = _make_new_level(runner, zfs, target, workdir)
+            base, offer = _make_new_level(runner, zfs, target)
             root = zfs.directory(base)
         elif is_split(root):
             offer = target.ask(runner, zfs)
@@ -173,11 +192,11 @@ def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInp
                                     f"{release} {offer.level}, which it did not have when "
                                     "this run began: rerun to make that level")
         else:
-            offer = fetch_updates(runner, root, workdir, release, step=STEP, changes=True)
+            offer = target.fetch(runner, zfs, root)
             _check_pin(offer, patch, release)
             if offer.pending:
                 zfs.clear_stamps(base, ("update",), STEP)  # a half-done install reruns this
-                _install(runner, root, workdir, release)
+                target.install(runner, zfs, root)
         level, eol = offer.level, offer.eol
         if patch == "latest":
             offers.record(release, Offer(level, eol=eol))
@@ -194,8 +213,7 @@ def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInp
     return level
 
 
-def _make_new_level(runner: Runner, zfs: Zfs, target: UpdateInputs,
-                    workdir: Path) -> tuple[str, Offer]:
+def _make_new_level(runner: Runner, zfs: Zfs, target: UpdateInputs) -> tuple[str, Offer]:
     """Clone the current level, patch the clones with the new skeleton mounted where the
     new base's links lead, and make the new base read-only; return it and the offer."""
     level = str(target.new_level)
@@ -205,13 +223,13 @@ def _make_new_level(runner: Runner, zfs: Zfs, target: UpdateInputs,
     with skeleton_mounted(runner, zfs.directory(skeleton), root, STEP):
         # Names the new skeleton's snapshot, which new jails clone.
         zfs.set_stamp(skeleton, "patched", level, STEP)
-        offer = fetch_updates(runner, root, workdir, target.release, step=STEP, changes=True)
+        offer = target.fetch(runner, zfs, root)
         _check_pin(offer, target.patch, target.release)
         if offer.level != level:
             raise ThinjailError(f"{STEP}: freebsd-update offered {target.release} {level} when "
                                 f"this run began, and now {offer.level}: rerun")
         if offer.pending:
-            _install(runner, root, workdir, target.release)
+            target.install(runner, zfs, root)
     repair_tree(zfs.directory(skeleton))
     zfs.set_readonly(base, STEP)
     return base, offer
@@ -223,7 +241,3 @@ def _check_pin(offer: Offer, patch: str, release: str) -> None:
                             f"the config pins {patch}: it only installs the latest patch "
                             "level, so pin that or use `patch: latest`; nothing was installed")
 
-
-def _install(runner: Runner, root: Path, workdir: Path, release: str) -> None:
-    runner.run(["freebsd-update", "-b", str(root), "-d", str(workdir), "--currently-running",
-                release, "--not-running-from-cron", "install"], step=STEP, env=PAGER_ENV)

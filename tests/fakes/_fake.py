@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
@@ -75,6 +75,25 @@ def running_dir() -> Path:
     path = state_dir() / "running"
     path.mkdir(exist_ok=True)
     return path
+
+
+def running_jail(jail: str) -> dict | None:
+    """The running jail named `jail` (or with that jid), as the fake jail(8) recorded it."""
+    jails = [json.loads(marker.read_text()) for marker in sorted(running_dir().iterdir())]
+    return next((info for jid, info in enumerate(jails, start=1)
+                 if jail in (info["name"], str(jid))), None)
+
+
+def in_jail(info: dict) -> Callable[[str], tuple[str, Path]]:
+    """Resolves a path as the running jail sees it (its fstab: the base at /, its clone at
+    /skeleton): (the path with every link followed, the host path of it)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.support.jailview import resolve
+
+    mounts = [line.split() for line in Path(info["fstab"]).read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    base, clone = Path(mounts[0][0]), Path(mounts[1][0])
+    return lambda path: resolve(base, clone, path)
 
 
 def dying_dir() -> Path:

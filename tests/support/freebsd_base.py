@@ -41,12 +41,13 @@ FILES = {
     "sbin/route": "ELF route\n",
     "sbin/dhclient": "ELF dhclient\n",
     "usr/sbin/certctl": "ELF certctl\n",
+    "usr/bin/uname": "ELF uname\n",
 }
 LIBC_SIZE = 256 * 1024  # incompressible, so downloads can be cut and resumed mid-way
 DIRS = ("bin", "sbin", "dev", "lib", "etc", "etc/ssl", "etc/ssl/certs", "root", "tmp", "var",
         "var/db", "var/db/freebsd-update", "var/log", "usr", "usr/share", "usr/share/certs",
         "usr/share/certs/trusted", "usr/share/zoneinfo", "usr/share/zoneinfo/Asia",
-        "usr/share/misc", "usr/sbin", "libexec", "usr/local", "usr/local/etc")
+        "usr/share/misc", "usr/sbin", "usr/bin", "libexec", "usr/local", "usr/local/etc")
 
 
 def build_base_txz(work: Path, release: str,
