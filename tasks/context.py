@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.checks import Checks
@@ -12,6 +12,7 @@ from tasks.invocation import Invocation
 from tasks.plan import Planner, media_dataset
 from tasks.runner import Runner
 from tasks.state_dir import StateDir
+from tasks.steps.etc_merge import EtcMerge
 from tasks.steps.image import image_level
 from tasks.steps.update import eol_warning
 from tasks.zfs import ListingAhead, Zfs
@@ -39,6 +40,8 @@ class Context:
     image_source: str | None = None  # an image to import instead of building the templates
     rollback: frozenset[str] = frozenset()  # jails named by `doit rollback:<name>`
     image_export_level: str | None = None  # the level `doit image` exports (`level=`)
+    # Each moving jail's move, worked out once per run (tasks/graph/jails.py).
+    moves: dict[str, tuple[bool, EtcMerge | None]] = field(default_factory=dict)
 
     def prefetch(self) -> None:
         """Ask the host which jails run and which interfaces exist in the background, while

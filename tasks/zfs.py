@@ -23,7 +23,7 @@ STAMP_PREFIX = "thinjail:"
 # The stamps steps write, and the mark on every dataset thinjail created (so it never
 # destroys one it did not create). Listed by name so the one listing fetches them all.
 STAMP_KEYS = ("extract", "tzdns", "update", "skeleton", "certs", "patch", "installed", "eol",
-              "provision", "patched")
+              "provision", "patched", "from")
 CREATED = "created"
 USER_PROPS = (*STAMP_KEYS, CREATED)
 NATIVE_PROPS = ("type", "mountpoint", "mounted", "origin", "used")

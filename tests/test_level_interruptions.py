@@ -81,11 +81,12 @@ def state(host: Host) -> dict[str, Any]:
 LEVEL_STEPS = ["zfs create", "zfs snapshot", "zfs clone", *["zfs set"] * 3, "zfs snapshot",
                "zfs clone", *["zfs set"] * 2, "mount", "zfs set", "freebsd-update",
                "freebsd-update", "umount", *["zfs set"] * 4, "zfs snapshot"]
-# ... then the move: its snapshot, the restart, the trust store rebuilt in the jail.
-CHANGING_STEPS = [*LEVEL_STEPS, "zfs snapshot", "jail", "jexec"]
+# ... then the move: its snapshot and the level it left, the restart, the trust store rebuilt
+# in the jail.
+CHANGING_STEPS = [*LEVEL_STEPS, "zfs snapshot", "zfs set", "jail", "jexec"]
 # A move that fails: its snapshot, the restart that fails, the epair that left removed, the
 # start on the old level.
-PUT_BACK_STEPS = [*LEVEL_STEPS, "zfs snapshot", "jail", "ifconfig", "jail"]
+PUT_BACK_STEPS = [*LEVEL_STEPS, "zfs snapshot", "zfs set", "jail", "ifconfig", "jail"]
 # Ctrl-C where a with-block or an error handler runs on the way out: inside the mount
 # (freebsd-update), and the move.
 INTERRUPTED = ("mount", "freebsd-update", "jail", "ifconfig", "jexec")

@@ -44,7 +44,8 @@ def test_a_pkgbase_template_builds_and_a_second_run_does_nothing(host: Host,
     assert installs == [[
         "pkg", "--rootdir", str(base_root), "--repo-conf-dir",
         str(host.mountpoint("media") / f"pkgbase/{R}/repos"), "-o", "ABI=FreeBSD:15:amd64",
-        "-o", "OSVERSION=1501000", "-o", "PKG_DBDIR=/usr/share/pkgbase/db",
+        "-o", "OSVERSION=1501000", "-o", f"PKG_DBDIR={base_root}/usr/share/pkgbase/db",
+        "-o", f"PKG_CACHEDIR={host.mountpoint('media')}/pkgbase/{R}/cache",
         "install", "-y", "FreeBSD-set-minimal-jail"]]
     conf = (host.mountpoint("media") / f"pkgbase/{R}/repos/FreeBSD-base.conf").read_text()
     assert f'url: "file://{host.tmp}/pkgbase-mirror/${{ABI}}/base_release_1"' in conf
@@ -136,7 +137,18 @@ def test_a_new_package_version_is_a_new_level_and_the_jails_move(host: Host) -> 
     assert host.running() == {"pg-1"}
     assert host.doit("run").ran() == set()
 
-    # Rollback works the same: back to p0, /etc as before the move.
+    # The next one is asked of a read-only level: on a copy of its database (pkg fetches
+    # no catalogue into a database it cannot write, and would answer from an old one).
+    publish(repo.parents[1], R, base_packages(R, 3, {"etc/rc": "# rc 15.1p3\n"}))
+    p3 = host.doit("run", "check_updates=1")
+    assert p3.returncode == 0, p3.output
+    assert host.get(f"templates/{R}-pkgbase/p3-base", "origin") == \
+        host.dataset(f"{level_base}@level-p3")
+    assert (host.mountpoint("containers/pg-1") / "etc/rc").read_text() == "# rc 15.1p3\n"
+    host.jails["pg-1"]["patch"] = "p2"
+    assert host.doit("run").returncode == 0  # back to p2 for the rollback below
+
+    # Rollback works the same: back to p0, /etc as it was when pg-1 left p0.
     host.jails["pg-1"]["patch"] = "p0"
     back = host.doit("run", "rollback:pg-1")
     assert back.returncode == 0, back.output

@@ -21,7 +21,7 @@ from tasks.graph import step
 from tasks.host_state import StartInputs, first_mount
 from tasks.plan import JailPlan, level_of_base
 from tasks.steps.datasets import clone_jail, newest_snapshot
-from tasks.steps.etc_merge import EtcMerge, pre_snapshots
+from tasks.steps.etc_merge import EtcMerge, left_from
 from tasks.steps.provision import provision_jail
 from tasks.steps.rcconf import register_for_boot
 from tasks.steps.render import render, write_managed
@@ -96,7 +96,16 @@ def task_fstab(ctx: Context) -> Iterator[dict[str, Any]]:
 def _moving(ctx: Context, plan: JailPlan,
             started: StartInputs) -> tuple[bool, EtcMerge | None]:
     """Whether the jail moves to another base in this run, and how its /etc follows (None:
-    the base it leaves is no level thinjail knows). A rollback it names must move."""
+    the base it leaves is no level thinjail knows). A rollback it names must move. Worked
+    out once per run: fstab:<name> and start:<name> both ask."""
+    name = plan.jail.name
+    if name not in ctx.moves:
+        ctx.moves[name] = _work_out_move(ctx, plan, started)
+    return ctx.moves[name]
+
+
+def _work_out_move(ctx: Context, plan: JailPlan,
+                   started: StartInputs) -> tuple[bool, EtcMerge | None]:
     name = plan.jail.name
     # A jail can run on another base only once its release has a later level than the
     # first build's, or once the release moved to pkgbase (a new base beside the one built
@@ -131,20 +140,20 @@ def _etc_merge(ctx: Context, plan: JailPlan, runs_on: str, backup: Path) -> EtcM
                      if ds.mountpoint == runs_on and ds.name.endswith("-base")), None)
     if old_base is None:
         return None
-    name = plan.jail.name
+    name, level = plan.jail.name, level_of_base(ctx.zfs, plan.base)
     restore_from = scratch = None
-    if name in ctx.rollback:  # /etc as it was before the jail moved to the level it leaves
-        leaving = level_of_base(ctx.zfs, old_base)
-        taken = pre_snapshots(ctx.zfs, plan.container, leaving)
-        if not taken:
-            raise ThinjailError(f"rollback:{name}: {plan.container} has no @pre-{leaving} "
-                                f"snapshot to restore /etc from: `doit` alone moves {name} "
-                                "back and merges its /etc instead")
-        restore_from, scratch = taken[-1], f"{ctx.plan.trash}/rollback-{name}"
+    if name in ctx.rollback:  # /etc as it was when the jail last left the pinned level
+        restore_from = left_from(ctx.runner, ctx.zfs, plan.container, level)
+        if restore_from is None:
+            raise ThinjailError(f"rollback:{name}: {plan.container} has no @pre-* snapshot "
+                                f"taken as it left {level}, to restore /etc from: `doit` "
+                                f"alone moves {name} back and merges its /etc instead")
+        scratch = f"{ctx.plan.trash}/rollback-{name}"
     return EtcMerge(container=plan.container,
                     old_skeleton=old_base.removesuffix("-base") + "-skeleton",
-                    new_skeleton=plan.skeleton, level=level_of_base(ctx.zfs, plan.base),
-                    backup=backup, restore_from=restore_from, scratch=scratch)
+                    new_skeleton=plan.skeleton, level=level,
+                    leaving=level_of_base(ctx.zfs, old_base), backup=backup,
+                    restore_from=restore_from, scratch=scratch)
 
 
 def _fstab(ctx: Context, plan: JailPlan, values: dict[str, str],

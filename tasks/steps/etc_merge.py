@@ -14,8 +14,8 @@ the jail runs on the new level: a move that fails puts the files back (restore_e
 its retries keep the record, so they take no further snapshot.
 
 A rollback (`doit rollback:<jail>`) moves a jail back to the level its pin names and, instead
-of merging, makes its /etc what it was before it moved to the level it leaves: the newest
-`@pre-<that level>` snapshot, read through a temporary clone (zfs-fuse has no `.zfs`
+of merging, makes its /etc what it was when it last left that level: the newest `@pre-*`
+snapshot whose `thinjail:from` names it, read through a temporary clone (zfs-fuse has no `.zfs`
 directory), the clone destroyed after.
 
 The jail's tree is untrusted: its files are read and written without following links.
@@ -56,9 +56,22 @@ class EtcMerge:
     old_skeleton: str
     new_skeleton: str
     level: str  # the level it moves to: names the snapshot taken first
+    leaving: str  # the level it leaves: the snapshot's thinjail:from
     backup: Path  # the files' contents before the merge (StartInputs.etc_backup)
     restore_from: str | None = None  # a rollback: the snapshot whose /etc the jail gets
     scratch: str | None = None  # a rollback: where the snapshot is cloned to be read
+
+
+def left_from(runner: Runner, zfs: Zfs, container: str, level: str) -> str | None:
+    """The jail's newest `@pre-*` snapshot taken as it left `level`: its /etc as it was on
+    that level (the listing does not know which snapshot came last; `zfs list -s createtxg`
+    does)."""
+    listed = runner.run(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-s",
+                         "createtxg", "-d", "1", container], step="rollback",
+                        changes=False).stdout.split()
+    found = [name for name in listed if name.startswith(f"{container}@pre-")
+             and zfs.stamp(name, "from") == level]
+    return found[-1] if found else None
 
 
 def pre_snapshots(zfs: Zfs, container: str, level: str) -> list[str]:
@@ -93,6 +106,8 @@ def _begin(zfs: Zfs, move: EtcMerge) -> None:
         write_atomic(move.backup, json.dumps(kept).encode())
     if not zfs.exists(kept["snapshot"]):
         zfs.snapshot(kept["snapshot"], STEP)
+    if zfs.stamp(kept["snapshot"], "from") is None:  # what a rollback to it looks for
+        zfs.set_stamp(kept["snapshot"], "from", move.leaving, STEP)
 
 
 def _merge(runner: Runner, zfs: Zfs, move: EtcMerge) -> list[str]:

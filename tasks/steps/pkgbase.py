@@ -1,7 +1,8 @@
 """pkgbase: a release's base built from FreeBSD's base packages instead of base.txz.
 
     pkg --rootdir <base> --repo-conf-dir <media>/pkgbase/<release>/repos \
-        -o ABI=FreeBSD:15:amd64 -o OSVERSION=1501000 -o PKG_DBDIR=/usr/share/pkgbase/db \
+        -o ABI=FreeBSD:15:amd64 -o OSVERSION=1501000 \
+        -o PKG_DBDIR=<base>/usr/share/pkgbase/db -o PKG_CACHEDIR=<media>/pkgbase/<release>/cache \
         install -y FreeBSD-set-minimal-jail
 
 thinjail writes the repository's conf itself (FreeBSD-base, `<mirror>/${ABI}/
@@ -10,17 +11,21 @@ never reads the host's /etc/pkg or /usr/local/etc/pkg/repos. An unsigned reposit
 only when the config says `signature: none`.
 
 The base's package database stays with the base: thinjail keeps it in the base at
-/usr/share/pkgbase/db (PKG_DBDIR), not in /var/db/pkg, which the skeleton split moves into
+/usr/share/pkgbase/db (PKG_DBDIR; pkg prefixes only its built-in defaults with --rootdir,
+so thinjail passes the host path), not in /var/db/pkg, which the skeleton split moves into
 every jail's clone, where a copy would drift from the base it describes. After the split a
 link in the base's own `skeleton/` directory (`skeleton/var/db/pkg -> ../../../usr/share/
 pkgbase/db`) makes plain `pkg --rootdir <base> info` find it on the host, while inside a jail
 the jail's clone is mounted over that directory: its /var/db/pkg holds only its own packages.
+Downloaded packages are cached in the media dataset (PKG_CACHEDIR), not in the base's
+/var/cache/pkg, which the split would hand to every jail.
 
 The level of a pkgbase base is the version of its FreeBSD-runtime package (15.1p2 is p2).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +33,7 @@ from typing import ClassVar
 
 from tasks.config import MIRROR_ARCH_DIRS, release_major
 from tasks.errors import ThinjailError, last_lines
-from tasks.files import make_dirs_beneath, write_atomic
+from tasks.files import existing_dir_beneath, make_dirs_beneath, write_atomic
 from tasks.host_state import Offer
 from tasks.inputs import StepInputs
 from tasks.runner import Runner
@@ -90,12 +95,18 @@ class PkgbaseInputs(StepInputs):
         return "# Written by thinjail: the repository of this release's base packages.\n" \
             f"{REPO_NAME}: {{\n" + "\n".join(lines) + "\n  enabled: yes\n}\n"
 
-    def pkg(self, zfs: Zfs, root: Path, *command: str) -> list[str]:
-        """A pkg command on the tree at root, with this release's repository and ABI."""
+    def work_dir(self, zfs: Zfs, name: str) -> Path:
+        return zfs.directory(self.media) / "pkgbase" / self.release / name
+
+    def pkg(self, zfs: Zfs, root: Path, *command: str, dbdir: Path | None = None) -> list[str]:
+        """A pkg command on the tree at root, with this release's repository and ABI, the
+        tree's own database (or `dbdir`) and the release's cache (host paths: pkg does not
+        prefix a value given with -o with the root)."""
         return ["pkg", "--rootdir", str(root), "--repo-conf-dir", str(self.conf_dir(zfs)),
                 "-o", f"ABI={abi(self.release, self.arch)}",
-                "-o", f"OSVERSION={osversion(self.release)}", "-o", f"PKG_DBDIR={DBDIR}",
-                *command]
+                "-o", f"OSVERSION={osversion(self.release)}",
+                "-o", f"PKG_DBDIR={dbdir or f'{root}{DBDIR}'}",
+                "-o", f"PKG_CACHEDIR={self.work_dir(zfs, 'cache')}", *command]
 
 
 def write_repo_conf(zfs: Zfs, want: PkgbaseInputs) -> None:
@@ -143,9 +154,14 @@ def runtime_level(runner: Runner, zfs: Zfs, want: PkgbaseInputs, root: Path,
 def ask_upgrade(runner: Runner, zfs: Zfs, want: PkgbaseInputs, root: Path,
                 step: str) -> Offer:
     """What `pkg upgrade` would bring the tree at root to (a dry run: exit 1 when it would
-    do something, 0 when the packages are up to date)."""
-    result = runner.run(want.pkg(zfs, root, "upgrade", "-n"), step=step, changes=False,
-                        ok_codes=(0, 1))
+    do something, 0 when the packages are up to date). It is asked on a copy of the tree's
+    database in the media dataset: fetching the catalogue writes to the database, and a
+    base that jails mount is never written (a done level is read-only, where pkg would not
+    fetch at all and answer from an old catalogue)."""
+    question_db = want.work_dir(zfs, "question-db")
+    copy_database(root, question_db, step)
+    result = runner.run(want.pkg(zfs, root, "upgrade", "-n", dbdir=question_db), step=step,
+                        changes=False, ok_codes=(0, 1))
     output = result.stdout + result.stderr
     upgrades = {name: new for name, _, new in UPGRADE_RE.findall(output)}
     if result.returncode == 1 and not upgrades:
@@ -154,6 +170,19 @@ def ask_upgrade(runner: Runner, zfs: Zfs, want: PkgbaseInputs, root: Path,
     current = runtime_level(runner, zfs, want, root, step)
     level = level_of_version(upgrades[RUNTIME]) if RUNTIME in upgrades else current
     return Offer(level, pending=bool(upgrades))
+
+
+def copy_database(root: Path, dest: Path, step: str) -> None:
+    """Copy the tree's package database (its regular files, reached without following
+    links: the tree is untrusted) over dest, keeping dest's fetched catalogue."""
+    source = existing_dir_beneath(root, DBDIR.lstrip("/"), step)
+    if source is None:
+        raise ThinjailError(f"{step}: {root} has no package database at {DBDIR}: it is not "
+                            "a pkgbase base thinjail built")
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(source):
+        if entry.is_file(follow_symlinks=False):
+            write_atomic(dest / entry.name, Path(entry.path).read_bytes())
 
 
 def upgrade(runner: Runner, zfs: Zfs, want: PkgbaseInputs, root: Path, step: str) -> None:

@@ -20,18 +20,24 @@ the update of the catalogue: "Unable to update repository <name>", "Error updati
 repositories!", exit 3 (EPKG_FATAL, which exec_install returns as the exit code). A missing
 signature_type is "none": nothing is checked.
 
-The database is `<rootdir>/<PKG_DBDIR>/local.json` (PKG_DBDIR defaults to /var/db/pkg and
-is taken below the root, as libpkg opens it from the root's descriptor), reached as the host
-sees the tree, links followed. `install -y` adds the named packages and their dependencies
-and writes their files below the root; `upgrade -n` lists what would change and exits 1
-when something would (0 and "Your packages are up to date." otherwise); `upgrade -y`
-installs it; `info` lists what is installed; `query %v <name>` prints a version.
+The database is `<PKG_DBDIR>/local.json`. As in libpkg's pkg_ini, only the built-in
+defaults are prefixed with the root (`<rootdir>/var/db/pkg`); a PKG_DBDIR or PKG_CACHEDIR
+given with -o is a path on the host, used as it is (so it must be absolute). The database is
+reached as the host sees it, links followed. `install -y` adds the named packages and
+their dependencies and writes their files below the root; `upgrade -n` lists what would
+change and exits 1 when something would (0 and "Your packages are up to date." otherwise,
+as src/upgrade.c does); `upgrade -y` installs it; `info` lists what is installed; `query %v
+<name>` prints a version. The repository's catalogue is kept in <PKG_DBDIR>/repos/ and
+fetched anew by install and upgrade; they need a writable database ("Insufficient privilege
+to upgrade packages", exit 1), except a dry run, which then uses the catalogue it has
+("Repository <name> missing. 'pkg update' required" without one), as src/upgrade.c does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -88,8 +94,10 @@ def check_signature(name: str, repo: Path, conf: dict[str, str]) -> None:
                      "Error updating repositories!")
 
 
-def load_repos(conf_dir: Path | None, abi: str) -> dict[str, dict]:
-    """Every enabled repository's packages, checked as pkg checks them."""
+def load_repos(conf_dir: Path | None, abi: str, dbdir: Path,
+               update: bool) -> dict[str, dict]:
+    """Every enabled repository's packages. With `update` its catalogue is fetched, checked
+    as pkg checks it and kept in <dbdir>/repos/; without, the kept one is used."""
     if conf_dir is None:
         raise Failed(70, "fake pkg: --rootdir without --repo-conf-dir would use the host's "
                          "own repositories (/etc/pkg, /usr/local/etc/pkg/repos): not modelled")
@@ -102,14 +110,28 @@ def load_repos(conf_dir: Path | None, abi: str) -> dict[str, dict]:
             url = conf.get("url", "").replace("${ABI}", abi)
             if not url.startswith("file://"):
                 raise Failed(70, f"fake pkg: {url}: only file:// repositories are modelled")
+            catalogue = dbdir / "repos" / f"{name}.json"
+            if not update:
+                if not catalogue.is_file():
+                    raise Failed(1, f"pkg: Repository {name} missing. 'pkg update' required")
+                packages.update(json.loads(catalogue.read_text())["packages"])
+                continue
             repo = Path(url.removeprefix("file://"))
             if not (repo / "packagesite.json").is_file():
                 raise Failed(EPKG_FATAL, f"pkg: {url}/meta.conf: No such file or directory",
                              f"pkg: Unable to update repository {name}",
                              "Error updating repositories!")
             check_signature(name, repo, conf)
-            packages.update(json.loads((repo / "packagesite.json").read_text())["packages"])
+            catalogue.parent.mkdir(parents=True, exist_ok=True)
+            catalogue.write_bytes((repo / "packagesite.json").read_bytes())
+            packages.update(json.loads(catalogue.read_text())["packages"])
     return packages
+
+
+def nearest_existing(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
 
 
 def closure(packages: dict[str, dict], names: list[str]) -> list[str]:
@@ -149,7 +171,11 @@ def run(root: Path, conf_dir: Path | None, options: dict[str, str], args: list[s
 def _run(root: Path, conf_dir: Path | None, options: dict[str, str], args: list[str]) -> int:
     if not root.is_dir():
         raise Failed(1, f"pkg: Unable to open rootdir {root}: No such file or directory")
-    db = root / options.get("PKG_DBDIR", "/var/db/pkg").lstrip("/") / "local.json"
+    for key in ("PKG_DBDIR", "PKG_CACHEDIR"):
+        if key in options and not options[key].startswith("/"):
+            raise Failed(1, f"pkg: Invalid value for config option {key}, "
+                            f"'{options[key]}' is not an absolute path.")
+    db = Path(options.get("PKG_DBDIR", f"{root}/var/db/pkg")) / "local.json"
     installed: dict[str, str] = json.loads(db.read_text()) if db.is_file() else {}
     command, rest = (args[0], args[1:]) if args else ("", [])
     if command == "info":
@@ -166,9 +192,15 @@ def _run(root: Path, conf_dir: Path | None, options: dict[str, str], args: list[
     abi = options.get("ABI")
     if abi is None and not (root / "usr/bin/uname").is_file():
         raise Failed(1, "pkg: Unable to determine ABI")
-    packages = load_repos(conf_dir, abi or "")
     flags = [a for a in rest if a.startswith("-")]
     names = [a for a in rest if not a.startswith("-")]
+    # src/upgrade.c, install.c: the database must be writable, except for a dry run, which
+    # then does without updating the catalogue (it uses the one it has).
+    dbdir = db.parent
+    writable = os.access(dbdir if dbdir.exists() else nearest_existing(dbdir), os.W_OK)
+    if not writable and "-n" not in flags:
+        raise Failed(1, f"pkg: Insufficient privilege to {command} packages")
+    packages = load_repos(conf_dir, abi or "", dbdir, update=writable)
     if command == "install":
         if flags != ["-y"] or not names:
             raise Failed(64, "usage (fake): pkg ... install -y <pkg-name> ...")
