@@ -182,3 +182,27 @@ def test_moving_a_release_to_pkgbase_builds_a_new_base_and_moves_its_jails(host:
     assert [c["argv"][-2:] for c in run.calls if c["tool"] == "jail"] == [["-rc", "pg-1"]]
     assert host.running() == {"pg-1"}
     assert host.doit("run").ran() == set()
+
+
+def test_a_pkgbase_image_lands_only_where_the_config_wants_pkgbase(
+        host: Host, other_host: Host, tmp_path: Path) -> None:
+    pkgbase_host(host)
+    export = host.doit("run", "image", f"image_dir={tmp_path / 'image'}")
+    assert export.returncode == 0, export.output
+    manifest = json.loads((tmp_path / "image/manifest.json").read_text())
+    assert (manifest["source"], manifest["level"]) == ("pkgbase", "p0")
+
+    other_host.overrides["image"] = str(tmp_path / "image")
+    refused = other_host.doit("run")
+    assert refused.returncode != 0
+    assert "was built from pkgbase, the config wants base.txz" in refused.output
+    assert not other_host.exists(f"templates/{R}-base")
+
+    pkgbase_host(other_host)
+    imported = other_host.doit("run")
+    assert imported.returncode == 0, imported.output
+    assert f"image_import:{R}" in imported.ran()
+    assert not [argv for argv in imported.changing_commands()
+                if argv[0] == "pkg" and "install" in argv]
+    assert other_host.running() == {"pg-1"}
+    assert other_host.doit("run").ran() == set()

@@ -84,10 +84,9 @@ def task_update(ctx: Context) -> Iterator[dict[str, Any]]:
     Past the first build a new level is made beside the current one, never in it."""
     for plan in ctx.plan.releases():
         want = plan.update
-        tool = "pkg upgrade" if want.packages else "freebsd-update"
         doc = (f"make {plan.release} {want.new_level} beside {want.base}: clone it, "
-               f"{tool} the clone, make it read-only" if want.new_level
-               else f"{tool} {want.base} to patch level {want.patch}")
+               f"{want.tool} the clone, make it read-only" if want.new_level
+               else f"{want.tool} {want.base} to patch level {want.patch}")
         yield step(ctx, doc,
                    update_base, {"runner": ctx.runner, "zfs": ctx.zfs, "offers": ctx.offers,
                                  "target": want},

@@ -61,12 +61,18 @@ def export_image(runner: Runner, zfs: Zfs, release: str, arch: str, level: str, 
                           "sha256": sha256_of(path).hexdigest(), "size": path.stat().st_size,
                           "stamps": dict(sorted(zfs.get(dataset).stamps.items()))}  # type: ignore[union-attr]
     manifest = {"format": FORMAT, "thinjail_version": __version__, "release": release,
-                "arch": arch, "level": level, "patch": base_ds.stamps.get("patch"),
+                "arch": arch, "source": source_of(base), "level": level,
+                "patch": base_ds.stamps.get("patch"),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "datasets": datasets}
     write_atomic(out_dir / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     print(f"image of {release} {level} written to {out_dir}")
     return manifest
+
+
+def source_of(base: str) -> str:
+    """Where a base dataset's tree came from, by its name (plan.release_stem)."""
+    return "pkgbase" if "-pkgbase" in base.rpartition("/templates/")[2] else "base.txz"
 
 
 def _url(source: str) -> str:
@@ -101,6 +107,11 @@ def import_image(runner: Runner, zfs: Zfs, source: str, staging: Path, release: 
     try:
         download(f"{_url(source).rstrip('/')}/{MANIFEST}", staging / MANIFEST)
         manifest = _read_manifest(staging / MANIFEST, release, arch)
+        made_from, wanted = manifest.get("source", "base.txz"), source_of(targets["base"])
+        if made_from != wanted:
+            raise ThinjailError(f"image import: the image's {release} was built from "
+                                f"{made_from}, the config wants {wanted}: export one from a "
+                                "host with the same source, or change `source`")
         for role in ROLES:
             entry = manifest["datasets"][role]
             local = staging / Path(entry["file"]).name

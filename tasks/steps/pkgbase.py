@@ -72,7 +72,9 @@ class PkgbaseInputs(StepInputs):
     `source: pkgbase`)."""
 
     STEP = STEP
-    STAMPED = ("version", "release", "arch", "package_set", "url", "signature", "keys")
+    # What the tree is made of; where the packages come from (mirror, keys) is transport,
+    # as for base.txz: an image of it lands on a host with another mirror as it is.
+    STAMPED = ("version", "release", "arch", "package_set")
     version: ClassVar[int] = 1
     base: str
     media: str

@@ -147,6 +147,10 @@ class UpdateInputs(StepInputs):
             return fetch_updates(runner, root, self.workdir(zfs), self.release,
                                  step="update check", changes=False)
 
+    @property
+    def tool(self) -> str:
+        return "pkg upgrade" if self.packages is not None else "freebsd-update"
+
     def fetch(self, runner: Runner, zfs: Zfs, root: Path) -> Offer:
         """Ask what the tree at root would be brought to, fetching what that takes."""
         if self.packages is not None:
@@ -186,14 +190,14 @@ def update_base(runner: Runner, zfs: Zfs, offers: OfferRecord, target: UpdateInp
             root = zfs.directory(base)
         elif is_split(root):
             offer = target.ask(runner, zfs)
-            _check_pin(offer, patch, release)
+            _check_pin(offer, patch, release, target.tool)
             if offer.pending:
                 raise ThinjailError(f"{STEP}: freebsd-update now has files to install for "
                                     f"{release} {offer.level}, which it did not have when "
                                     "this run began: rerun to make that level")
         else:
             offer = target.fetch(runner, zfs, root)
-            _check_pin(offer, patch, release)
+            _check_pin(offer, patch, release, target.tool)
             if offer.pending:
                 zfs.clear_stamps(base, ("update",), STEP)  # a half-done install reruns this
                 target.install(runner, zfs, root)
@@ -224,7 +228,7 @@ def _make_new_level(runner: Runner, zfs: Zfs, target: UpdateInputs) -> tuple[str
         # Names the new skeleton's snapshot, which new jails clone.
         zfs.set_stamp(skeleton, "patched", level, STEP)
         offer = target.fetch(runner, zfs, root)
-        _check_pin(offer, target.patch, target.release)
+        _check_pin(offer, target.patch, target.release, target.tool)
         if offer.level != level:
             raise ThinjailError(f"{STEP}: freebsd-update offered {target.release} {level} when "
                                 f"this run began, and now {offer.level}: rerun")
@@ -235,9 +239,9 @@ def _make_new_level(runner: Runner, zfs: Zfs, target: UpdateInputs) -> tuple[str
     return base, offer
 
 
-def _check_pin(offer: Offer, patch: str, release: str) -> None:
+def _check_pin(offer: Offer, patch: str, release: str, tool: str) -> None:
     if patch not in ("latest", offer.level):
-        raise ThinjailError(f"{STEP}: freebsd-update brings {release} to {offer.level}, but "
+        raise ThinjailError(f"{STEP}: {tool} brings {release} to {offer.level}, but "
                             f"the config pins {patch}: it only installs the latest patch "
                             "level, so pin that or use `patch: latest`; nothing was installed")
 
