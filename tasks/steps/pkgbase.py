@@ -86,7 +86,7 @@ class PkgbaseInputs(StepInputs):
     keys: str  # the fingerprints directory (trusted/, revoked/)
 
     def conf_dir(self, zfs: Zfs) -> Path:
-        return zfs.directory(self.media) / "pkgbase" / self.release / "repos"
+        return self.work_dir(zfs, "repos")
 
     def conf_text(self) -> str:
         lines = [f'  url: "{self.url}",',
@@ -98,6 +98,7 @@ class PkgbaseInputs(StepInputs):
             f"{REPO_NAME}: {{\n" + "\n".join(lines) + "\n  enabled: yes\n}\n"
 
     def work_dir(self, zfs: Zfs, name: str) -> Path:
+        """The release's pkg files in the media dataset: repos/, cache/, question-db/."""
         return zfs.directory(self.media) / "pkgbase" / self.release / name
 
     def pkg(self, zfs: Zfs, root: Path, *command: str, dbdir: Path | None = None) -> list[str]:
