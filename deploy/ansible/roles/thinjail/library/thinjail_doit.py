@@ -12,51 +12,86 @@ from ansible.module_utils.basic import AnsibleModule
 DOCUMENTATION = r"""
 module: thinjail_doit
 short_description: Run thinjail's doit task graph on a FreeBSD jail host
+version_added: "0.1.0"
+author:
+  - thinjail developers
 description:
   - Runs C(doit run) with doit's JSON reporter and reports C(changed) when doit ran at least
     one task, C(ok) when every task was up to date, and C(failed) with the failing task and
-    its one-line message otherwise. The orphan report and the status table change nothing:
-    they come back as C(reports), each orphan as a warning.
+    its one-line message otherwise.
+  - The orphan report and the status table change nothing. What they print comes back as
+    RV(reports), and each orphan also as a warning.
   - In check mode it runs thinjail's dry-run (C(dry_run=1)), which changes nothing, and
     reports C(changed) when a real run would run a task.
 options:
   project:
-    description: Directory holding thinjail's dodo.py on the host.
+    description: Directory holding thinjail's C(dodo.py) on the host.
     type: path
     required: true
   config:
-    description: The host's config.yaml.
+    description: The host's C(config.yaml).
     type: path
     required: true
   tasks:
-    description: doit tasks to run, such as C(jail:pg-1); empty for doit's default (every jail).
+    description:
+      - doit tasks to run, such as C(jail:pg-1).
+      - Empty for doit's default, every jail.
     type: list
     elements: str
     default: []
   python:
     description:
       - Interpreter with doit installed, run as C(<python> -m doit).
-      - Default the C(doit) command on the host's PATH, which devel/py-doit installs for the
-        ports tree's default Python.
+      - Default the C(doit) command on the host's E(PATH), which C(devel/py-doit) installs
+        for the ports tree's default Python.
     type: path
   proposed_config:
     description:
-      - In check mode, the config.yaml text a real run would write first; the dry-run plans
-        it against the state of O(config). Ignored outside check mode.
+      - In check mode, the C(config.yaml) text a real run would write first. The dry-run
+        plans it against the state of O(config).
+      - Ignored outside check mode.
     type: str
+requirements:
+  - thinjail and doit on the jail host
+notes:
+  - Supports check mode.
+"""
+
+EXAMPLES = r"""
+- name: Build and start every jail of the host
+  thinjail_doit:
+    project: /usr/local/thinjail/current
+    config: /usr/local/etc/thinjail/config.yaml
+
+- name: Restart one jail
+  thinjail_doit:
+    project: /usr/local/thinjail/current
+    config: /usr/local/etc/thinjail/config.yaml
+    tasks: ["restart:pg-1"]
 """
 
 RETURN = r"""
 ran:
   description: Tasks whose actions ran (in check mode, would run); reports are not counted.
+  returned: always
   type: list
   elements: str
+  sample: ["clone:pg-1", "start:pg-1"]
 reports:
-  description: What the reporting tasks (orphans, status) printed; each orphan is also a warning.
+  description: What the reporting tasks (orphans, status) printed, by task.
+  returned: success
   type: dict
+  sample: {"orphans": "orphan: jail old is not in config.yaml ..."}
 task:
   description: The failing task, when one failed.
+  returned: failure
   type: str
+  sample: "start:pg-1"
+cmd:
+  description: The doit command that ran.
+  returned: when doit ran
+  type: list
+  elements: str
 """
 
 
