@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ import yaml
 
 from tests.support.host import REPO
 
-LIBRARY = REPO / "deploy" / "ansible" / "roles" / "thinjail" / "library"
+LIBRARY = REPO / "deploy" / "ansible" / "plugins" / "modules"
 MODULE = LIBRARY / "thinjail_doit.py"
 
 
@@ -41,6 +43,32 @@ def test_ansible_doc_reads_the_module_and_its_options_match_the_code() -> None:
     assert {"ran", "reports", "task", "cmd"} <= set(info["return"])
     assert all("returned" in value for value in info["return"].values())
     examples = yaml.safe_load(info["examples"])
-    assert examples and all("thinjail_doit" in task for task in examples)
+    assert examples and all("thinjail.jails.thinjail_doit" in task for task in examples)
     for task in examples:
-        assert set(task["thinjail_doit"]) <= set(spec)
+        assert set(task["thinjail.jails.thinjail_doit"]) <= set(spec)
+
+
+def test_the_collection_installs_from_git(tmp_path: Path) -> None:
+    """`ansible-galaxy collection install` takes the collection from a git repository's
+    deploy/ansible/ directory (a repository made here of the working tree's collection, so
+    the test does not depend on what is committed); the installed module documents itself."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "home")}
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "deploy" / "ansible", repo / "deploy" / "ansible",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "collection"]):
+        subprocess.run([*git, *argv], check=True, capture_output=True)
+    installed = subprocess.run(
+        [str(bin_dir / "ansible-galaxy"), "collection", "install", "-p",
+         str(tmp_path / "collections"), f"git+file://{repo}#/deploy/ansible/,HEAD"],
+        capture_output=True, text=True, env=env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    installed = tmp_path / "collections" / "ansible_collections" / "thinjail" / "jails"
+    assert (installed / "roles/thinjail/meta/argument_specs.yml").is_file()
+    assert (installed / "meta/runtime.yml").is_file()
+    doc = subprocess.run([str(bin_dir / "ansible-doc"), "-j", "thinjail.jails.thinjail_doit"],
+                         check=True, capture_output=True, text=True,
+                         env={**env, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections")})
+    assert "options" in json.loads(doc.stdout)["thinjail.jails.thinjail_doit"]["doc"]

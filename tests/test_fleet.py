@@ -1,6 +1,7 @@
 """The Ansible role (deploy/ansible) drives thinjail on two jail hosts of this machine: local
 connection, each host with its own config, parent dataset, host files and fake FreeBSD
-commands, run by ansible-playbook from PyPI's ansible-core with the repository's site.yml."""
+commands, run by ansible-playbook from PyPI's ansible-core with the collection's playbook
+thinjail.jails.site (deploy/ansible, linked into a collections path)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import yaml
 from tasks.config import parse_config
 from tests.support.host import RELEASE, REPO, Host
 
-PLAYBOOK = REPO / "deploy" / "ansible" / "site.yml"
-EXAMPLE_INVENTORY = REPO / "deploy" / "ansible" / "inventory.example.yml"
-RUN_TASK = "thinjail : Run thinjail"
+COLLECTION = REPO / "deploy" / "ansible"  # the collection thinjail.jails
+PLAYBOOK = "thinjail.jails.site"
+EXAMPLE_INVENTORY = COLLECTION / "inventory.example.yml"
+ROLE = "thinjail.jails.thinjail"
+RUN_TASK = f"{ROLE} : Run thinjail"
 # What pkg installs for the role's origins: the flavour of the ports tree's default Python.
 HOST_PACKAGES = ["py312-Jinja2", "py312-doit", "py312-pyyaml", "py312-tqdm"]
 
@@ -42,6 +45,17 @@ class Play:
             if r["status"] == "changed":
                 found[r["host"]].append(r["task"])
         return found
+
+
+def collections_path(work: Path) -> Path:
+    """A collections path that holds this checkout's collection, as `ansible-galaxy
+    collection install` lays one out (linked, so the role finds the checkout it is in)."""
+    path = work / "collections"
+    link = path / "ansible_collections" / "thinjail" / "jails"
+    if not link.is_symlink():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(COLLECTION)
+    return path
 
 
 class Fleet:
@@ -78,9 +92,10 @@ class Fleet:
                "ANSIBLE_REMOTE_TEMP": str(self.work / "remote-tmp"),
                "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "tests" / "support" / "ansible"),
                "ANSIBLE_CALLBACKS_ENABLED": "record", "THINJAIL_ANSIBLE_RECORD": str(record),
-               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "5"}
+               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "5",
+               "ANSIBLE_COLLECTIONS_PATH": str(collections_path(self.work))}
         proc = subprocess.run([sys.executable, "-m", "ansible", "playbook", "-i", str(inventory),
-                               str(PLAYBOOK), *args], capture_output=True, text=True, env=env,
+                               PLAYBOOK, *args], capture_output=True, text=True, env=env,
                               cwd=self.work, stdin=subprocess.DEVNULL, timeout=900)
         results = [json.loads(line) for line in record.read_text().splitlines()] \
             if record.exists() else []
@@ -152,7 +167,7 @@ def test_fleet_runs_each_host_and_reports_like_doit(host: Host, other_host: Host
     assert added.returncode == 0, added.output
     assert set(added.doit()["alpha"]["ran"]) == {"clone:dev", "fstab:dev", "conf:dev",
                                                 "rc:dev", "start:dev"}
-    assert added.changed() == {"alpha": ["thinjail : Render config.yaml", RUN_TASK],
+    assert added.changed() == {"alpha": [f"{ROLE} : Render config.yaml", RUN_TASK],
                                "beta": []}
     assert host.running() == {"pg-1", "dev"}
 
@@ -205,6 +220,37 @@ def test_example_inventory_gives_each_host_a_valid_config(tmp_path: Path) -> Non
     assert len(roots) == 2
     syntax = subprocess.run(
         [sys.executable, "-m", "ansible", "playbook", "--syntax-check", "-i",
-         str(EXAMPLE_INVENTORY), str(PLAYBOOK)], capture_output=True, text=True,
-        env={**os.environ, "ANSIBLE_HOME": str(tmp_path)})
+         str(EXAMPLE_INVENTORY), PLAYBOOK], capture_output=True, text=True,
+        env={**os.environ, "ANSIBLE_HOME": str(tmp_path),
+             "ANSIBLE_COLLECTIONS_PATH": str(collections_path(tmp_path))})
     assert syntax.returncode == 0, syntax.stdout + syntax.stderr
+
+
+def test_a_host_without_a_config_stops_on_the_controller(host: Host, tmp_path: Path) -> None:
+    """The role's argument spec: thinjail_config is required and a mapping, checked before
+    the role's first task; an empty one fails the first task, an assert on the controller.
+    Nothing runs on any host."""
+    fleet = Fleet(tmp_path / "ansible", {"alpha": host})
+    inventory = fleet.inventory()
+    del inventory["jailhosts"]["hosts"]["alpha"]["thinjail_config"]
+    (fleet.work / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    fleet.inventory = lambda: inventory  # type: ignore[method-assign]
+    play = fleet.play()
+    assert play.returncode != 0
+    failed = [r for r in play.results if r["status"] == "failed"]
+    assert [r["task"] for r in failed] == [
+        f"{ROLE} : Validating arguments against arg spec 'main' - Put thinjail on a FreeBSD "
+        "jail host and build and start its jails"]
+    assert "missing required arguments: thinjail_config" in failed[0]["msg"]
+    # An empty one stops there too, at the role's first task, which runs on the controller.
+    inventory["jailhosts"]["hosts"]["alpha"]["thinjail_config"] = {}
+    empty = fleet.play()
+    assert empty.returncode != 0
+    failed = [r for r in empty.results if r["status"] == "failed"]
+    assert [r["task"] for r in failed] == [
+        f"{ROLE} : Check that the host's config has what every config needs"]
+    assert "needs at least zfs, network and jails" in failed[0]["msg"]
+    assert not (host.fake_state / "calls.log").exists() or not [
+        line for line in (host.fake_state / "calls.log").read_text().splitlines()
+        if '"pkg"' in line]
+    assert not (host.tmp / "thinjail").exists() and not host.config_path.exists()

@@ -59,12 +59,12 @@ notes:
 
 EXAMPLES = r"""
 - name: Build and start every jail of the host
-  thinjail_doit:
+  thinjail.jails.thinjail_doit:
     project: /usr/local/thinjail/current
     config: /usr/local/etc/thinjail/config.yaml
 
 - name: Restart one jail
-  thinjail_doit:
+  thinjail.jails.thinjail_doit:
     project: /usr/local/thinjail/current
     config: /usr/local/etc/thinjail/config.yaml
     tasks: ["restart:pg-1"]
