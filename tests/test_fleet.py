@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 from tasks.config import parse_config
+from tests.support.collection import COLLECTION, collections_path
 from tests.support.host import RELEASE, REPO, Host
 
-COLLECTION = REPO / "deploy" / "ansible"  # the collection thinjail.jails
 PLAYBOOK = "thinjail.jails.site"
 EXAMPLE_INVENTORY = COLLECTION / "inventory.example.yml"
 ROLE = "thinjail.jails.thinjail"
@@ -45,17 +45,6 @@ class Play:
             if r["status"] == "changed":
                 found[r["host"]].append(r["task"])
         return found
-
-
-def collections_path(work: Path) -> Path:
-    """A collections path that holds this checkout's collection, as `ansible-galaxy
-    collection install` lays one out (linked, so the role finds the checkout it is in)."""
-    path = work / "collections"
-    link = path / "ansible_collections" / "thinjail" / "jails"
-    if not link.is_symlink():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(COLLECTION)
-    return path
 
 
 class Fleet:
