@@ -173,15 +173,6 @@ def levels_dataset(config: Config, release: str) -> str:
     return release_stem(config, release)
 
 
-def current_level(zfs: Zfs, config: Config, release: str) -> str | None:
-    """The release's newest done level (its base carries the update stamp, written last),
-    or None while only the first build's datasets exist."""
-    levels = release_levels(zfs, config, release)
-    newest = levels[-1] if levels else None
-    return newest.name if newest and newest.base.startswith(
-        f"{levels_dataset(config, release)}/") else None
-
-
 def level_number(level: str) -> int:
     return int(level[1:])
 
@@ -298,6 +289,7 @@ class Planner:
         self.image_level = image_level  # the level the configured image holds, if any
         self._releases: dict[str, ReleasePlan] = {}
         self._imported: dict[str, str | None] = {}
+        self._levels: dict[str, list[Level]] = {}
 
     @property
     def containers(self) -> str:
@@ -315,16 +307,25 @@ class Planner:
         """The release's plan: its current level (one an image brings, when newer), and the
         one this run makes."""
         if release not in self._releases:
-            level = current_level(self.zfs, self.config, release)
+            levels = self.levels(release)
+            newest = levels[-1] if levels else None
+            # None while only the first build's datasets exist.
+            level = newest.name if newest and newest.base.startswith(
+                f"{levels_dataset(self.config, release)}/") else None
             imported = self.imported_level(release)
-            levels = release_levels(self.zfs, self.config, release)
-            if imported and (not levels or
-                             level_number(imported) > level_number(levels[-1].name)):
+            if imported and (newest is None or
+                             level_number(imported) > level_number(newest.name)):
                 level = imported
             plan = ReleasePlan(self.config, release, level)
             new_level = self._new_level(plan)
             self._releases[release] = replace(plan, new_level=new_level) if new_level else plan
         return self._releases[release]
+
+    def levels(self, release: str) -> list[Level]:
+        """The release's done levels, oldest first, as the run found them."""
+        if release not in self._levels:
+            self._levels[release] = release_levels(self.zfs, self.config, release)
+        return self._levels[release]
 
     def imported_level(self, release: str) -> str | None:
         """The level the configured image brings beside the release's levels: one this
@@ -335,8 +336,7 @@ class Planner:
             first = f"{release_stem(self.config, release)}-base"
             if self.image_level and release == self.config.release and self.zfs.exists(first):
                 level = self.image_level(release)
-                have = {name for lv in release_levels(self.zfs, self.config, release)
-                        for name in (lv.name, lv.patch)}
+                have = {name for lv in self.levels(release) for name in (lv.name, lv.patch)}
                 found = None if level in have else level
             self._imported[release] = found
         return self._imported[release]
@@ -377,7 +377,7 @@ class Planner:
     def _pinned_level(self, release: ReleasePlan, jail: Jail) -> tuple[str, str]:
         """The base and skeleton of the level a jail's `patch:` pins; a level this host has
         no base for stops the run before any command."""
-        levels = release_levels(self.zfs, self.config, release.release)
+        levels = self.levels(release.release)
         for level in levels:
             if jail.patch in (level.name, level.patch):
                 return level.base, level.skeleton

@@ -13,7 +13,7 @@ from typing import Any
 from tasks.context import Context
 from tasks.errors import ThinjailError
 from tasks.graph import step
-from tasks.plan import ReleasePlan, level_of_base, media_dataset, release_levels
+from tasks.plan import ReleasePlan, level_of_base, media_dataset
 from tasks.steps.datasets import newest_snapshot
 from tasks.steps.image import export_image, import_image
 from tasks.steps.levels import Level, level_datasets
@@ -27,7 +27,7 @@ def task_image(ctx: Context) -> dict[str, Any]:
         / f"{plan.release}-{ctx.config.arch}"
     level = None
     if ctx.image_export_level:
-        levels = release_levels(ctx.zfs, ctx.config, plan.release)
+        levels = ctx.plan.levels(plan.release)
         level = next((lv for lv in levels if ctx.image_export_level in (lv.name, lv.patch)),
                      None)
         if level is None:

@@ -261,24 +261,22 @@ def task_rollback(ctx: Context) -> Iterator[dict[str, Any]]:
     level (`doit rollback:<name>`); `doit` alone moves it back and merges /etc."""
     for plan in ctx.plan.jails():
         name = plan.jail.name
-        yield {
-            "name": name,
-            "doc": f"move {name} to {plan.base} with /etc from its @pre-<level> snapshot",
-            "actions": None,
-            "uptodate": [True],  # a group: fstab:<name> restores, start:<name> moves
-            "task_dep": [f"start:{name}"],
-        }
+        # fstab:<name> and start:<name> do it: restore, then move.
+        yield group(name, f"move {name} to {plan.base} with /etc from its @pre-<level> "
+                    "snapshot", f"start:{name}")
+
+
+def group(name: str, doc: str, last_step: str) -> dict[str, Any]:
+    """A task that names a jail's steps up to `last_step`: it runs them or not, and has
+    nothing to do itself."""
+    return {"name": name, "doc": doc, "actions": None, "uptodate": [True],
+            "task_dep": [last_step]}
 
 
 def task_jail(ctx: Context) -> Iterator[dict[str, Any]]:
     """Build and start jails: `doit jail:<name>` for one, `doit jail` (or `doit`) for all."""
     for plan in ctx.plan.jails():
         name = plan.jail.name
-        yield {
-            "name": name,
-            "doc": f"jail {name} ({plan.jail.address}), cloned from {plan.release.release}",
-            "actions": None,
-            "uptodate": [True],  # a group: its steps run or not, it has nothing to do
-            "task_dep": [f"provision:{name}" if plan.jail.packages or plan.jail.services
-                         else f"start:{name}"],
-        }
+        yield group(name, f"jail {name} ({plan.jail.address}), cloned from "
+                    f"{plan.release.release}", f"provision:{name}"
+                    if plan.jail.packages or plan.jail.services else f"start:{name}")

@@ -12,7 +12,7 @@ from tasks.context import Context
 from tasks.graph import step
 from tasks.graph.jails import start_inputs
 from tasks.host_state import KEPT_FSTAB, first_mount
-from tasks.plan import JailFiles, release_levels
+from tasks.plan import JailFiles
 from tasks.steps.levels import Level, levels_to_purge, purge_level
 from tasks.steps.removal import destroy_jail, purge
 from tasks.steps.running import start_jail, stop_jail
@@ -76,7 +76,7 @@ def _levels_to_purge(ctx: Context) -> list[tuple[Level, str]]:
     in_use |= {ds.name for ds in ctx.zfs.datasets().values() if ds.mountpoint in mounted}
     found = []
     for release in ctx.plan.releases():
-        levels = release_levels(ctx.zfs, ctx.config, release.release)
+        levels = ctx.plan.levels(release.release)
         found += [(level, release.levels)
                   for level in levels_to_purge(levels, in_use, ctx.config.keep_levels)]
     return found

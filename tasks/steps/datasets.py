@@ -49,12 +49,17 @@ def clone_jail(zfs: Zfs, snapshot: str, container: str) -> None:
         zfs.clone(snapshot, container, "clone")
 
 
+def snapshots_oldest_first(runner: Runner, dataset: str, step: str) -> list[str]:
+    """The dataset's snapshots in the order they were taken (the listing does not know
+    which came last; `zfs list -s createtxg` does)."""
+    return runner.run(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-s", "createtxg",
+                       "-d", "1", dataset], step=step, changes=False).stdout.split()
+
+
 def newest_snapshot(runner: Runner, dataset: str, prefix: str) -> str:
-    """The dataset's newest snapshot whose name starts with `prefix` (the listing does not
-    know which snapshot came last; `zfs list -s createtxg` does)."""
-    listed = runner.run(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-s", "createtxg",
-                         "-d", "1", dataset], step="clone", changes=False).stdout.split()
-    found = [name for name in listed if name.startswith(f"{dataset}@{prefix}")]
+    """The dataset's newest snapshot whose name starts with `prefix`."""
+    found = [name for name in snapshots_oldest_first(runner, dataset, "clone")
+             if name.startswith(f"{dataset}@{prefix}")]
     if not found:
         raise ThinjailError(f"clone: {dataset} has no @{prefix}* snapshot to clone a jail from")
     return found[-1]

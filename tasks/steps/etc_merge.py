@@ -42,6 +42,7 @@ from tasks.files import (
     write_beneath,
 )
 from tasks.runner import Runner
+from tasks.steps.datasets import snapshots_oldest_first
 from tasks.steps.tree import is_plain_file
 from tasks.zfs import Zfs
 
@@ -64,13 +65,9 @@ class EtcMerge:
 
 def left_from(runner: Runner, zfs: Zfs, container: str, level: str) -> str | None:
     """The jail's newest `@pre-*` snapshot taken as it left `level`: its /etc as it was on
-    that level (the listing does not know which snapshot came last; `zfs list -s createtxg`
-    does)."""
-    listed = runner.run(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-s",
-                         "createtxg", "-d", "1", container], step="rollback",
-                        changes=False).stdout.split()
-    found = [name for name in listed if name.startswith(f"{container}@pre-")
-             and zfs.stamp(name, "from") == level]
+    that level."""
+    found = [name for name in snapshots_oldest_first(runner, container, "rollback")
+             if name.startswith(f"{container}@pre-") and zfs.stamp(name, "from") == level]
     return found[-1] if found else None
 
 

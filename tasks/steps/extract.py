@@ -42,7 +42,19 @@ def extract_base(runner: Runner, zfs: Zfs, want: ExtractInputs) -> None:
     archive, manifest = media / want.archive_name, media / want.manifest_name
     verify_archive(archive, manifest)
     check_archive(archive)
-    if zfs.exists(base) and zfs.stamp(base, "extract") is None:
+    prepare_base(zfs, base)
+    root = zfs.directory(base)
+    # --unlink also replaces the links of an earlier skeleton split by directories again.
+    runner.run(["bsdtar", "-x", "-p", "--unlink", "-f", str(archive), "-C", str(root)],
+               step=STEP)
+    zfs.set_stamp(base, STEP, want.stamp, STEP)
+
+
+def prepare_base(zfs: Zfs, base: str) -> None:
+    """Make the base dataset ready to be filled: an unfinished one of ours (no extract
+    stamp) is destroyed and made again, a finished one loses every stamp first (nothing
+    half-redone looks complete), one thinjail did not create stops the step."""
+    if zfs.exists(base) and zfs.stamp(base, STEP) is None:
         if not zfs.created_by_us(base):
             raise ThinjailError(f"{STEP}: {base} exists but thinjail did not create it: rename "
                                 "or destroy it yourself, or choose another zfs.root")
@@ -51,8 +63,3 @@ def extract_base(runner: Runner, zfs: Zfs, want: ExtractInputs) -> None:
         zfs.clear_stamps(base, STAMP_KEYS, STEP)
     else:
         zfs.create(base, STEP)
-    root = zfs.directory(base)
-    # --unlink also replaces the links of an earlier skeleton split by directories again.
-    runner.run(["bsdtar", "-x", "-p", "--unlink", "-f", str(archive), "-C", str(root)],
-               step=STEP)
-    zfs.set_stamp(base, STEP, want.stamp, STEP)

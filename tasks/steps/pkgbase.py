@@ -37,6 +37,7 @@ from tasks.files import existing_dir_beneath, make_dirs_beneath, write_atomic
 from tasks.host_state import Offer
 from tasks.inputs import StepInputs
 from tasks.runner import Runner
+from tasks.steps.extract import prepare_base
 from tasks.zfs import Zfs
 
 STEP = "extract"
@@ -127,16 +128,10 @@ def write_repo_conf(zfs: Zfs, want: PkgbaseInputs) -> None:
 
 
 def install_base(runner: Runner, zfs: Zfs, want: PkgbaseInputs) -> None:
-    """Install the release's package set into a new base dataset; its extract stamp is
-    written last. An unstamped base an interrupted install left is ours to start over."""
+    """Install the release's package set into the base dataset (prepared as for base.txz);
+    its extract stamp is written last."""
     base = want.base
-    if zfs.exists(base) and zfs.stamp(base, STEP) is None:
-        if not zfs.created_by_us(base):
-            raise ThinjailError(f"{STEP}: {base} exists but thinjail did not create it: rename "
-                                "or destroy it yourself, or choose another zfs.root")
-        zfs.destroy(base, STEP)
-    if not zfs.exists(base):
-        zfs.create(base, STEP)
+    prepare_base(zfs, base)
     write_repo_conf(zfs, want)  # the conf a reused media dataset has may be older
     runner.run(want.pkg(zfs, zfs.directory(base), "install", "-y", want.package_set),
                step=STEP)
