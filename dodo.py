@@ -6,7 +6,8 @@ Pass `config=<file>` to use another config than config.yaml beside this file,
 where `doit image` writes (`level=pN`: which patch level; the current one by default),
 `image=<dir or URL>` to import templates instead of building them,
 `check_updates=1` to ask freebsd-update for the latest patch level now (see `update_check`),
-`dry_run=1 state_of=<config in use>` to plan a proposed config against the host's state.
+`dry_run=1 state_of=<config in use>` to plan a proposed config against the host's state,
+`format=json` to have `doit status` print JSON.
 """
 
 import sys
@@ -40,7 +41,8 @@ try:
     RUN = parse_invocation(CONFIG, dry_run=DRY_RUN, image_dir=get_var("image_dir", None),
                            image=get_var("image", None), check_updates=flag("check_updates"),
                            state_of=get_var("state_of", None), tasks=tuple(sys.argv[1:]),
-                           level=get_var("level", None))
+                           level=get_var("level", None),
+                           output_format=get_var("format", "table"))
 except (ThinjailError, OSError) as error:
     fail(error)
 # ZFS lists the parent dataset while the rest of thinjail is imported: on a no-op, that

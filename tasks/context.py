@@ -40,6 +40,7 @@ class Context:
     image_source: str | None = None  # an image to import instead of building the templates
     rollback: frozenset[str] = frozenset()  # jails named by `doit rollback:<name>`
     image_export_level: str | None = None  # the level `doit image` exports (`level=`)
+    status_json: bool = False  # `doit status format=json`
     # Each moving jail's move, worked out once per run (tasks/graph/jails.py).
     moves: dict[str, tuple[bool, EtcMerge | None]] = field(default_factory=dict)
 
@@ -72,4 +73,5 @@ def load_context(run: Invocation, listing: ListingAhead | None = None) -> Contex
                    interfaces=HostInterfaces(run.runner), state=state, offers=offers,
                    plan=Planner(config, zfs, checks.offer, level_of_image if source else None),
                    checks=checks, image_dir=run.image_dir, image_source=source,
-                   rollback=run.rollback, image_export_level=run.image_level)
+                   rollback=run.rollback, image_export_level=run.image_level,
+                   status_json=run.status_json)

@@ -24,12 +24,13 @@ class Invocation:
     image_source: str | None = None  # an image to import instead of building the templates
     rollback: frozenset[str] = frozenset()  # jails named by `doit rollback:<name>`
     image_level: str | None = None  # the level `doit image` exports (default: the current)
+    status_json: bool = False  # `doit status format=json`: the status as JSON, for tools
 
 
 def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | None = None,
                      image: str | None = None, check_updates: bool = False,
                      state_of: str | None = None, tasks: tuple[str, ...] = (),
-                     level: str | None = None) -> Invocation:
+                     level: str | None = None, output_format: str = "table") -> Invocation:
     """Validate the config and the command line; raise ConfigError before any command runs.
     `state_of` (dry-run only) plans a proposed config against the state of the one in use.
     `tasks` are the command line's words: `rollback:<name>` changes how that jail moves."""
@@ -46,6 +47,8 @@ def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | 
         raise ConfigError([f"level={level}: name a patch level such as p3"])
     if image_dir is not None and not image_dir.startswith("/"):
         raise ConfigError([f"image_dir={image_dir}: use an absolute path"])
+    if output_format not in ("table", "json"):
+        raise ConfigError([f"format={output_format}: use table or json"])
     if state_of is not None and not dry_run:
         raise ConfigError([f"state_of={state_of}: only with dry_run=1 (a real run keeps the "
                            "state of its own config)"])
@@ -57,6 +60,6 @@ def parse_invocation(config_path: Path, dry_run: bool = False, image_dir: str | 
                       check_updates=check_updates,
                       image_dir=Path(image_dir) if image_dir else None,
                       image_source=image or config.image,
-                      image_level=level,
+                      image_level=level, status_json=output_format == "json",
                       rollback=frozenset(word.split(":", 1)[1] for word in tasks
                                          if word.startswith("rollback:")))

@@ -99,3 +99,10 @@ def other_host(request: pytest.FixtureRequest, pool: str, mirror: Mirror,
                tmp_path: Path) -> Iterator[Host]:
     """A second jail host: its own parent dataset, host files and fake state."""
     yield from _host(request, pool, mirror, tmp_path / "other-host")
+
+
+@pytest.fixture
+def third_host(request: pytest.FixtureRequest, pool: str, mirror: Mirror,
+               tmp_path: Path) -> Iterator[Host]:
+    """A third jail host, for the fleet's tests."""
+    yield from _host(request, pool, mirror, tmp_path / "third-host")

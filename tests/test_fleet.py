@@ -1,154 +1,123 @@
-"""The Ansible role (deploy/ansible) drives thinjail on two jail hosts of this machine: local
-connection, each host with its own config, parent dataset, host files and fake FreeBSD
-commands, run by ansible-playbook from PyPI's ansible-core with the collection's playbook
-thinjail.jails.site (deploy/ansible, linked into a collections path)."""
+"""The collection thinjail.jails drives stand-in jail hosts on this machine
+(tests/support/fleet.py): rollouts in canary batches, what comes back (check-mode plans, jail
+facts, orphan warnings, failures), dependencies by origin, the host's lock, the previous
+version kept until the new one has run, and packing under `strategy: free`."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from tasks.config import parse_config
 from tests.support.collection import COLLECTION, collections_path
+from tests.support.fleet import (
+    INSTALL_TASK,
+    PLAYBOOK,
+    RENDER_TASK,
+    ROLE,
+    RUN_TASK,
+    Fleet,
+    call_count,
+    calls,
+    doit_span,
+    log_length,
+)
 from tests.support.host import RELEASE, REPO, Host
 
-PLAYBOOK = "thinjail.jails.site"
 EXAMPLE_INVENTORY = COLLECTION / "inventory.example.yml"
-ROLE = "thinjail.jails.thinjail"
-RUN_TASK = f"{ROLE} : Run thinjail"
 # What pkg installs for the role's origins: the flavour of the ports tree's default Python.
-HOST_PACKAGES = ["py312-Jinja2", "py312-doit", "py312-pyyaml", "py312-tqdm"]
-
-
-@dataclass
-class Play:
-    returncode: int
-    output: str
-    results: list[dict[str, Any]]  # one per host and task, from tests/support/ansible/record.py
-
-    def doit(self) -> dict[str, dict[str, Any]]:
-        """Each host's result of the task that runs doit."""
-        return {r["host"]: r for r in self.results if r["task"] == RUN_TASK}
-
-    def changed(self) -> dict[str, list[str]]:
-        """Each host's tasks that reported changed."""
-        found: dict[str, list[str]] = {}
-        for r in self.results:
-            found.setdefault(r["host"], [])
-            if r["status"] == "changed":
-                found[r["host"]].append(r["task"])
-        return found
-
-
-class Fleet:
-    """An inventory of stand-in jail hosts and the ansible-playbook that drives them."""
-
-    def __init__(self, work: Path, hosts: dict[str, Host]) -> None:
-        self.work, self.hosts = work, hosts
-        work.mkdir(parents=True, exist_ok=True)
-
-    def inventory(self) -> dict[str, Any]:
-        hosts = {}
-        for name, host in self.hosts.items():
-            host.seed_host()
-            hosts[name] = {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "thinjail_dir": str(host.tmp / "thinjail"),
-                "thinjail_config_path": str(host.config_path),
-                "thinjail_config": host.config(),
-                # The fake FreeBSD commands (pkg among them), the host they stand for, and
-                # the `doit` command (in the test's environment, as the port installs it).
-                "thinjail_environment": {k: v for k, v in host.env().items()
-                                         if k == "PATH" or k.startswith("THINJAIL_FAKE_")},
-            }
-        return {"jailhosts": {"hosts": hosts}}
-
-    def play(self, *args: str) -> Play:
-        inventory = self.work / "inventory.yml"
-        inventory.write_text(yaml.safe_dump(self.inventory(), sort_keys=False))
-        record = self.work / "record.jsonl"
-        record.unlink(missing_ok=True)
-        env = {**os.environ, "ANSIBLE_HOME": str(self.work / "home"),
-               "ANSIBLE_LOCAL_TEMP": str(self.work / "tmp"),
-               "ANSIBLE_REMOTE_TEMP": str(self.work / "remote-tmp"),
-               "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "tests" / "support" / "ansible"),
-               "ANSIBLE_CALLBACKS_ENABLED": "record", "THINJAIL_ANSIBLE_RECORD": str(record),
-               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORKS": "5",
-               "ANSIBLE_COLLECTIONS_PATH": str(collections_path(self.work))}
-        proc = subprocess.run([sys.executable, "-m", "ansible", "playbook", "-i", str(inventory),
-                               PLAYBOOK, *args], capture_output=True, text=True, env=env,
-                              cwd=self.work, stdin=subprocess.DEVNULL, timeout=900)
-        results = [json.loads(line) for line in record.read_text().splitlines()] \
-            if record.exists() else []
-        return Play(proc.returncode, proc.stdout + proc.stderr, results)
-
-
-def doit_span(host: Host, since: int) -> tuple[float, float]:
-    """When the host's doit ran its first and last command, from thinjail's command log."""
-    lines = (host.state_dir / "commands.log").read_text().splitlines()[since:]
-    times = [json.loads(line)["time"] for line in lines]
-    return min(times), max(times)
-
-
-def log_length(host: Host) -> int:
-    log = host.state_dir / "commands.log"
-    return len(log.read_text().splitlines()) if log.exists() else 0
+HOST_PACKAGES = ["py312-Jinja2", "py312-doit", "py312-pyyaml", "py312-tqdm", "python3"]
+ORIGINS = ["lang/python3", "devel/py-doit", "devel/py-pyyaml", "devel/py-Jinja2", "misc/py-tqdm"]
+# The canary alone, then every other host at once.
+CANARY_THEN_ALL = {"thinjail_serial": [1, "100%"]}
 
 
 def test_fleet_runs_each_host_and_reports_like_doit(host: Host, other_host: Host,
-                                                      tmp_path: Path) -> None:
+                                                      third_host: Host, tmp_path: Path) -> None:
     other_host.jails = {"web-1": {"id": 21}}
-    fleet = Fleet(tmp_path / "ansible", {"alpha": host, "beta": other_host})
+    third_host.jails = {"db-1": {"id": 31}, "db-2": {"id": 32}}
+    fleet = Fleet(tmp_path / "ansible", {"alpha": host, "beta": other_host,
+                                         "gamma": third_host})
+    names = {"alpha": host, "beta": other_host, "gamma": third_host}
 
-    # --check on new hosts: everything would change, nothing is made.
-    preview = fleet.play("--check")
+    # --check --diff on new hosts: everything would change, the plan comes back as the diff,
+    # nothing is made.
+    preview = fleet.play("--check", "--diff")
     assert preview.returncode == 0, preview.output
-    assert {h: r["status"] for h, r in preview.doit().items()} == {"alpha": "changed",
-                                                                    "beta": "changed"}
-    for h in (host, other_host):
+    assert {h: r["status"] for h, r in preview.doit().items()} == dict.fromkeys(names,
+                                                                                 "changed")
+    for h in names.values():
         assert not h.config_path.exists() and not (h.tmp / "thinjail").exists()
         assert not h.exists("containers") and not (h.fake_state / "packages").exists()
+        assert [argv for argv in calls(h, "pkg") if argv[1] in ("update", "install")] == []
 
     first = fleet.play()
     assert first.returncode == 0, first.output
-    assert {h: r["status"] for h, r in first.doit().items()} == {"alpha": "changed",
-                                                                  "beta": "changed"}
+    assert {h: r["status"] for h, r in first.doit().items()} == dict.fromkeys(names, "changed")
     assert "start:pg-1" in first.doit()["alpha"]["ran"]
     assert host.running() == {"pg-1"} and other_host.running() == {"web-1"}
+    assert third_host.running() == {"db-1", "db-2"}
     assert host.exists("containers/pg-1") and not host.exists("containers/web-1")
-    assert other_host.exists("containers/web-1") and not other_host.exists("containers/pg-1")
-    for h in (host, other_host):
+    for h in names.values():
         assert (h.fake_state / "packages" / "host").read_text().split() == HOST_PACKAGES
         assert yaml.safe_load(h.config_path.read_text()) == h.config()
-    # Both hosts built at the same time (Ansible forks), each with its own doit.
-    (a_start, a_end), (b_start, b_end) = doit_span(host, 0), doit_span(other_host, 0)
-    assert a_start < b_end and b_start < a_end
+        # Installed by origin once, the catalogue fetched by that install.
+        update, install = [argv[1:] for argv in calls(h, "pkg")
+                           if argv[1] in ("update", "install")]
+        assert update == ["update"] and install[:4] == ["install", "-g", "-U", "-y"]
+        assert sorted(install[4:]) == sorted(ORIGINS)
+        # doit ran from the version's own directory; `current` points at it.
+        release = next((h.tmp / "thinjail" / "releases").iterdir())
+        assert (h.tmp / "thinjail" / "current").resolve() == release
+    assert {r["doit_version"] for r in first.doit().values()} == {"0.37.0"}
+    # The jails come back as facts: name, state, address, release, patch level, support.
+    facts = {h: {j["name"]: j for j in r["jails"]} for h, r in first.doit().items()}
+    assert facts["gamma"].keys() == {"db-1", "db-2"}
+    assert facts["alpha"]["pg-1"] | {"used": 0} == {
+        "name": "pg-1", "state": "running", "ip": "192.168.7.111/24", "release": RELEASE,
+        "patch": "p0", "eol": None, "origin": facts["alpha"]["pg-1"]["origin"], "used": 0}
 
-    seen = {"alpha": log_length(host), "beta": log_length(other_host)}
-    second = fleet.play()
+    seen = {name: log_length(h) for name, h in names.items()}
+    pkg_seen = {name: call_count(h) for name, h in names.items()}
+    # The canary alone, then the rest at once (Ansible forks), each with its own doit.
+    second = fleet.play(extra=CANARY_THEN_ALL)
     assert second.returncode == 0, second.output
-    assert second.changed() == {"alpha": [], "beta": []}
-    assert {h: (r["status"], r["ran"]) for h, r in second.doit().items()} == {
-        "alpha": ("ok", []), "beta": ("ok", [])}
-    for name, h in (("alpha", host), ("beta", other_host)):
+    assert second.changed() == {name: [] for name in names}
+    assert {h: (r["status"], r["ran"]) for h, r in second.doit().items()} == dict.fromkeys(
+        names, ("ok", []))
+    for name, h in names.items():
         new = [json.loads(line) for line in
                (h.state_dir / "commands.log").read_text().splitlines()[seen[name]:]]
         assert [c["argv"] for c in new if c["changes"]] == []
+        # No catalogue refresh, no install: one read of the installed packages.
+        assert calls(h, "pkg", pkg_seen[name]) == [["pkg", "query", "%o"]]
+    (_, a_end), (b_start, b_end), (c_start, c_end) = (
+        doit_span(h, seen[name]) for name, h in names.items())
+    assert a_end < b_start and a_end < c_start and b_start < c_end and c_start < b_end
 
-    # A new jail in one host's inventory: --check shows it and changes nothing...
+    # A new jail in one host's inventory: --check --diff shows the plan, changes nothing...
     host.jails["dev"] = {"id": 112}
-    check = fleet.play("--check")
+    check = fleet.play("--check", "--diff")
     assert check.returncode == 0, check.output
-    assert check.doit()["alpha"]["status"] == "changed"
-    assert {"clone:dev", "start:dev"} <= set(check.doit()["alpha"]["ran"])
+    alpha = check.doit()["alpha"]
+    assert alpha["status"] == "changed"
+    assert {"clone:dev", "start:dev"} <= set(alpha["ran"])
+    plan = alpha["diff"]["prepared"].splitlines()
+    assert plan[0] == f"thinjail plan ({host.config_path}):"
+    assert any(line.startswith("clone:dev: would ") for line in plan), plan
+    assert any(line.startswith("start:dev: would ") for line in plan), plan
+    assert "start:dev: would " in check.output  # the diff is what the play prints
     assert check.doit()["beta"]["status"] == "ok"
     assert not host.exists("containers/dev") and "dev" not in host.config_path.read_text()
     # ... and the real run changes that host only.
@@ -156,8 +125,7 @@ def test_fleet_runs_each_host_and_reports_like_doit(host: Host, other_host: Host
     assert added.returncode == 0, added.output
     assert set(added.doit()["alpha"]["ran"]) == {"clone:dev", "fstab:dev", "conf:dev",
                                                 "rc:dev", "start:dev"}
-    assert added.changed() == {"alpha": [f"{ROLE} : Render config.yaml", RUN_TASK],
-                               "beta": []}
+    assert added.changed() == {"alpha": [RENDER_TASK, RUN_TASK], "beta": [], "gamma": []}
     assert host.running() == {"pg-1", "dev"}
 
     # A jail taken out of the inventory is kept, and reported as a warning, not a change.
@@ -167,30 +135,174 @@ def test_fleet_runs_each_host_and_reports_like_doit(host: Host, other_host: Host
     alpha = orphaned.doit()["alpha"]
     assert (alpha["status"], alpha["ran"]) == ("ok", [])
     assert any(w.startswith("orphan: jail dev ") for w in alpha["warnings"]), alpha
+    assert {j["name"]: j["state"] for j in alpha["jails"]} == {"pg-1": "running",
+                                                               "dev": "orphan"}
     assert host.exists("containers/dev") and host.running() == {"pg-1", "dev"}
-
-    # A broken config fails that host only, with thinjail's message, before any command.
-    other_host.jails = {"web-1": {"id": 21}, "web-2": {"id": 21}}
-    seen = {"alpha": log_length(host), "beta": log_length(other_host)}
-    broken = fleet.play()
-    assert broken.returncode != 0
-    beta = broken.doit()["beta"]
-    assert beta["status"] == "failed"
-    assert "jails.web-2.id: 21 is already used by jail web-1" in beta["msg"]
-    assert log_length(other_host) == seen["beta"]
-    assert broken.doit()["alpha"]["status"] == "ok"
-    assert other_host.running() == {"web-1"}
 
     # A failing step fails that host with the doit task and its one-line message.
     other_host.jails = {"web-1": {"id": 21}, "web-2": {"id": 22, "release": "14.4-RELEASE"}}
     other_host.overrides["mirror"] = f"{other_host.mirror_url}/bad"
-    failing = fleet.play()
+    failing = fleet.play(extra={"thinjail_serial": "100%", "thinjail_max_fail_percentage": 50})
     beta = failing.doit()["beta"]
     assert beta["status"] == "failed", failing.output
     assert beta["msg"].startswith("fetch:14.4-RELEASE: fetch: "), beta["msg"]
     assert "HTTP 404" in beta["msg"]
     assert failing.doit()["alpha"]["status"] == "ok"
+    assert failing.doit()["gamma"]["status"] == "ok"
     assert other_host.running() == {"web-1"}
+
+
+def test_dependencies_install_by_origin_through_a_failing_mirror(host: Host,
+                                                                  tmp_path: Path) -> None:
+    """community.general.pkgng installs what is missing, retried while the mirror fails; a
+    mirror that stays down fails the host with pkg's message."""
+    fleet = Fleet(tmp_path / "ansible", {"alpha": host})
+    host.fake_state.mkdir(parents=True, exist_ok=True)
+    (host.fake_state / "pkg-update-failures").write_text("9")
+    down = fleet.play(extra={"thinjail_pkg_retries": 1})
+    install = down.of(INSTALL_TASK)["alpha"]
+    assert install["status"] == "failed", down.output
+    assert "Could not update catalogue" in install["msg"]
+    assert "meta.conf: Connection refused" in install["msg"]
+    assert [argv[1] for argv in calls(host, "pkg") if argv[1] in ("update", "install")] == [
+        "update", "update"]  # one try and one retry
+    assert not (host.fake_state / "packages").exists() and not host.config_path.exists()
+    (host.fake_state / "pkg-update-failures").write_text("2")
+    seen = call_count(host)
+    flaky = fleet.play()
+    assert flaky.returncode == 0, flaky.output
+    assert [argv[1] for argv in calls(host, "pkg", seen) if argv[1] in ("update", "install")] \
+        == ["update", "update", "update", "install"]
+    assert (host.fake_state / "packages" / "host").read_text().split() == HOST_PACKAGES
+    assert host.running() == {"pg-1"}
+
+
+def new_version(source: Path) -> Path:
+    """A checkout of another thinjail version: this one's files, one comment added."""
+    source.mkdir()
+    for member in ("dodo.py", "tasks", "templates"):
+        copy = shutil.copytree if (REPO / member).is_dir() else shutil.copy2
+        copy(REPO / member, source / member,
+             **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree
+                else {}))
+    with (source / "dodo.py").open("a") as f:
+        f.write("# the next version\n")
+    return source
+
+
+def releases(host: Host) -> tuple[set[str], str]:
+    """The versions on the host, and the one `current` points at."""
+    root = host.tmp / "thinjail"
+    return ({p.name for p in (root / "releases").iterdir()},
+            (root / "current").resolve().name)
+
+
+def test_a_failing_canary_stops_the_rollout_and_keeps_the_previous_version(
+        host: Host, other_host: Host, third_host: Host, tmp_path: Path) -> None:
+    hosts = {"alpha": host, "beta": other_host, "gamma": third_host}
+    for h, jail in zip(hosts.values(), ("pg-1", "web-1", "db-1"), strict=True):
+        h.jails = {jail: {"id": 111}}
+    fleet = Fleet(tmp_path / "ansible", hosts)
+    first = fleet.play()
+    assert first.returncode == 0, first.output
+    old = releases(host)[1]
+    fleet.source = new_version(tmp_path / "next")
+
+    # A config thinjail refuses: the canary's validator stops it before it replaces the
+    # host's config, and the play stops before the other hosts.
+    good = host.config_path.read_text()
+    host.jails["pg-2"] = {"id": 111}
+    refused = fleet.play()
+    assert refused.returncode != 0
+    assert refused.hosts() == {"alpha"}, refused.output
+    render = refused.of(RENDER_TASK)["alpha"]
+    assert render["status"] == "failed"
+    assert "jails.pg-2.id: 111 is already used by jail pg-1" in render["msg"] + refused.output
+    assert host.config_path.read_text() == good
+    versions, current = releases(host)
+    assert current == old and len(versions) == 2 and old in versions
+    for h in (other_host, third_host):
+        assert releases(h) == ({old}, old)
+
+    # A valid config whose run fails on the canary: the previous version stays current, and
+    # the rest of the fleet is not touched.
+    host.jails = {"pg-1": {"id": 111}, "pg-2": {"id": 112, "release": "14.4-RELEASE"}}
+    host.overrides["mirror"] = f"{host.mirror_url}/bad"
+    seen = {name: call_count(h) for name, h in hosts.items()}
+    failed = fleet.play()
+    assert failed.returncode != 0 and failed.hosts() == {"alpha"}, failed.output
+    assert failed.doit()["alpha"]["msg"].startswith("fetch:14.4-RELEASE: ")
+    assert releases(host)[1] == old and len(releases(host)[0]) == 2
+    for name in ("beta", "gamma"):
+        assert call_count(hosts[name]) == seen[name]
+        assert releases(hosts[name]) == ({old}, old)
+
+    # Fixed: under strategy: free, every host moves to the new version and prunes the old.
+    # The controller packed one archive per checksum and left no scratch files.
+    del host.jails["pg-2"], host.overrides["mirror"]
+    fixed = fleet.play(env={"ANSIBLE_STRATEGY": "free"})
+    assert fixed.returncode == 0, fixed.output
+    for h in hosts.values():
+        versions, current = releases(h)
+        assert versions == {current} and current != old
+        assert h.running() == set(h.jails)
+    packed = sorted(p.name for p in (fleet.work / "packed").iterdir())
+    assert packed == sorted(f"thinjail-{v}.tar.gz" for v in (old, current))
+    assert list((fleet.work / "controller-tmp").iterdir()) == []
+    assert list((fleet.work / "tmp").glob("*")) == [] or all(
+        not any(p.iterdir()) for p in (fleet.work / "tmp").iterdir())
+
+
+@contextmanager
+def lock_held(host: Host, tries: int | None = None) -> Iterator[None]:
+    """Another thinjail run on the host (cron, an admin) holds its lock: for the with-block,
+    or, given `tries`, until that many more doit runs have started (each logs its ZFS listing
+    first) and found it held."""
+    release = threading.Event()
+    ready = threading.Event()
+    log = host.state_dir / "commands.log"
+
+    def hold() -> None:
+        with (host.state_dir / "run.lock").open("a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.truncate(0)
+            handle.write("pid 4242, started by cron")
+            handle.flush()
+            start = log_length(host)
+            ready.set()
+            deadline = time.monotonic() + 300
+            while not release.is_set() and time.monotonic() < deadline:
+                if tries is not None and log.exists() and log_length(host) >= start + tries:
+                    return
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    ready.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_held_lock_is_waited_for_a_bounded_time(host: Host, tmp_path: Path) -> None:
+    fleet = Fleet(tmp_path / "ansible", {"alpha": host},
+                  group_vars={"thinjail_lock_delay": 1, "thinjail_lock_retries": 2})
+    assert fleet.play().returncode == 0
+    with lock_held(host):
+        given_up = fleet.play()
+    run = given_up.doit()["alpha"]
+    assert run["status"] == "failed", given_up.output
+    assert "another thinjail run on this config is in progress (pid 4242" in run["msg"]
+    assert given_up.output.count("FAILED - RETRYING: [alpha]: Run thinjail") == 2
+    host.jails["dev"] = {"id": 112}
+    with lock_held(host, tries=2):
+        waited = fleet.play()
+    run = waited.doit()["alpha"]
+    assert waited.returncode == 0, waited.output
+    assert "FAILED - RETRYING: [alpha]: Run thinjail" in waited.output
+    assert "start:dev" in run["ran"] and host.running() == {"pg-1", "dev"}
 
 
 def test_example_inventory_gives_each_host_a_valid_config(tmp_path: Path) -> None:

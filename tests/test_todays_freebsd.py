@@ -43,7 +43,8 @@ def test_the_readme_installs_by_origin_for_the_default_python(host: Host) -> Non
         installed = host.fake("pkg", "install", "-y", *words)
         assert installed.returncode == 0, installed.stderr
         assert sorted((host.fake_state / "packages/host").read_text().split()) == [
-            "py312-Jinja2", "py312-doit", "py312-pyyaml", "py312-tqdm"]
+            "py312-Jinja2", "py312-doit", "py312-pyyaml", "py312-tqdm",
+            *(["python3"] if "lang/python3" in words else [])]
     for path in ("README.md", "deploy/ansible/inventory.example.yml",
                  "deploy/ansible/roles/thinjail/defaults/main.yml"):
         text = (REPO / path).read_text()

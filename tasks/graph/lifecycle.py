@@ -106,4 +106,5 @@ def task_status(ctx: Context) -> dict[str, Any]:
                     p.container) for p in ctx.plan.jails()]
     return step(ctx, "print the status of every jail", print_status,
                 {"zfs": ctx.zfs, "running": ctx.running, "rows": rows,
-                 "orphans": ctx.plan.orphans(), "warnings": ctx.warnings()}, verbosity=2)
+                 "orphans": ctx.plan.orphans(), "warnings": ctx.warnings(),
+                 "as_json": ctx.status_json}, verbosity=2)

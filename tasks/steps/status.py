@@ -1,8 +1,10 @@
 """status: one line per jail, from the one ZFS listing and one `jls`. SUPPORT says whether
-the jail's release still gets security fixes (EOL: it passed its end of life)."""
+the jail's release still gets security fixes (EOL: it passed its end of life). With
+`format=json`, the same as one JSON list, for tools (the Ansible module's per-jail facts)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,27 +32,48 @@ def human(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def status_table(zfs: Zfs, running: RunningJails, rows: Iterable[JailRow],
-                 orphans: Iterable[str]) -> str:
-    lines = [COLUMNS]
+def status_rows(zfs: Zfs, running: RunningJails, rows: Iterable[JailRow],
+                orphans: Iterable[str]) -> list[dict[str, str | int | None]]:
+    """Each jail's state, address, release, patch level, end of life (its date, "passed", or
+    None while supported), origin and space used; then each orphan."""
+    found: list[dict[str, str | int | None]] = []
     for row in rows:
         ds = zfs.get(row.container)
-        origin = ds.origin.rsplit("/", 1)[-1] if ds and ds.origin else "-"
-        state = "running" if row.name in running.names() else (
-            "stopped" if ds else "not built")
-        support = "-" if zfs.stamp(row.base, "patch") is None else (
-            "EOL" if zfs.stamp(row.base, "eol") else "yes")
-        lines.append((row.name, state, row.ip, row.release,
-                      zfs.stamp(row.base, "patch") or "-", support, origin,
-                      human(ds.used) if ds else "-"))
-    lines += [(name, "orphan", *["-"] * (len(COLUMNS) - 2)) for name in orphans]
+        patch = zfs.stamp(row.base, "patch")
+        found.append({
+            "name": row.name,
+            "state": "running" if row.name in running.names() else (
+                "stopped" if ds else "not built"),
+            "ip": row.ip, "release": row.release, "patch": patch,
+            "eol": zfs.stamp(row.base, "eol") if patch is not None else None,
+            "origin": ds.origin.rsplit("/", 1)[-1] if ds and ds.origin else None,
+            "used": ds.used if ds else None,
+        })
+    found += [{"name": name, "state": "orphan", "ip": None, "release": None, "patch": None,
+               "eol": None, "origin": None, "used": None} for name in orphans]
+    return found
+
+
+def status_table(jails: list[dict[str, str | int | None]]) -> str:
+    lines = [COLUMNS]
+    for jail in jails:
+        support = "-" if jail["patch"] is None else ("EOL" if jail["eol"] else "yes")
+        used = jail["used"]
+        lines.append((str(jail["name"]), str(jail["state"]), str(jail["ip"] or "-"),
+                      str(jail["release"] or "-"), str(jail["patch"] or "-"), support,
+                      str(jail["origin"] or "-"),
+                      human(used) if isinstance(used, int) else "-"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
                      .rstrip() for line in lines)
 
 
 def print_status(zfs: Zfs, running: RunningJails, rows: list[JailRow],
-                 orphans: list[str], warnings: list[str]) -> None:
-    print(status_table(zfs, running, rows, orphans))
+                 orphans: list[str], warnings: list[str], as_json: bool = False) -> None:
+    jails = status_rows(zfs, running, rows, orphans)
+    if as_json:
+        print(json.dumps(jails))
+        return
+    print(status_table(jails))
     for warning in warnings:
         print(f"warning: {warning}")

@@ -1,6 +1,7 @@
 """Ansible callback for the fleet tests: every host's result of every task as one JSON line in
 $THINJAIL_ANSIBLE_RECORD (host, task, status ok/changed/failed/skipped, msg, ran,
-warnings)."""
+warnings, and the module's jails, diff, attempts and doit_version; censored when no_log hid
+the result)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ class CallbackModule(CallbackBase):
             status = "changed"
         entry = {"host": result._host.get_name(), "task": result._task.get_name(),
                  "status": status, "msg": data.get("msg"), "ran": data.get("ran"),
-                 "warnings": data.get("warnings", [])}
+                 "warnings": data.get("warnings", []), "jails": data.get("jails"),
+                 "diff": data.get("diff"), "attempts": data.get("attempts"),
+                 "doit_version": data.get("doit_version"), "censored": "censored" in data}
         with open(os.environ["THINJAIL_ANSIBLE_RECORD"], "a") as f:
             f.write(json.dumps(entry) + "\n")
 

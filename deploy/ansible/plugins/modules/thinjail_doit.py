@@ -22,7 +22,11 @@ description:
   - The orphan report and the status table change nothing. What they print comes back as
     RV(reports), and each orphan also as a warning.
   - In check mode it runs thinjail's dry-run (C(dry_run=1)), which changes nothing, and
-    reports C(changed) when a real run would run a task.
+    reports C(changed) when a real run would run a task. With C(--diff), the plan, one line
+    per step a real run would take, comes back as the diff.
+  - It first checks that doit is a release thinjail works with (0.36 or 0.37).
+  - After a real run it reads each jail's state with C(doit status format=json) and returns
+    it as the fact C(thinjail_jails).
 options:
   project:
     description: Directory holding thinjail's C(dodo.py) on the host.
@@ -41,9 +45,10 @@ options:
     default: []
   python:
     description:
-      - Interpreter with doit installed, run as C(<python> -m doit).
-      - Default the C(doit) command on the host's E(PATH), which C(devel/py-doit) installs
-        for the ports tree's default Python.
+      - Interpreter with doit installed, run as C(<python> -m doit). The role passes
+        C(/usr/local/bin/python3), the ports tree's default Python that C(lang/python3) links
+        and C(devel/py-doit) is built for.
+      - Default the C(doit) command on the host's E(PATH).
     type: path
   proposed_config:
     description:
@@ -54,7 +59,7 @@ options:
 requirements:
   - thinjail and doit on the jail host
 notes:
-  - Supports check mode.
+  - Supports check mode and diff mode.
 """
 
 EXAMPLES = r"""
@@ -92,29 +97,80 @@ cmd:
   returned: when doit ran
   type: list
   elements: str
+doit_version:
+  description: The version of doit that ran.
+  returned: when doit is a supported release
+  type: str
+  sample: "0.36.0"
+lock_held:
+  description: Whether the run stopped because another thinjail run holds the config's lock.
+  returned: failure
+  type: bool
+jails:
+  description:
+    - Each jail after the run, as C(doit status format=json) prints it; also returned as the
+      fact C(thinjail_jails).
+    - C(eol) is the date from which the jail's release gets no security fixes, or C(passed),
+      once its end of life has passed; otherwise null.
+  returned: success, not in check mode
+  type: list
+  elements: dict
+  sample:
+    - {"name": "pg-1", "state": "running", "ip": "192.168.7.111/24", "release": "15.1-RELEASE",
+       "patch": "p2", "eol": null, "origin": "p2-skeleton@base-1", "used": 1204224}
 """
 
 
 # Tasks that only print (the orphan report every run includes, the status table): what they
 # say is passed on, and their running is not a change to the host.
 REPORTS = {"orphans", "status"}
+# The doit releases thinjail works with (pyproject.toml).
+DOIT_VERSIONS = ((0, 36), (0, 38))
+LOCK_HELD = "another thinjail run on this config is in progress"
+DRY_RUN_PREFIX = "[dry-run] would "
 
 
-def summarize(report: dict) -> tuple[list[str], dict[str, str], list[tuple[str, str]]]:
-    """The tasks that ran, what the reporting tasks said, and the (task, message) pairs that
-    failed. Group tasks such as `jail:pg-1` are up to date by definition in thinjail, so
-    "success" means that a task's actions ran."""
-    ran, reports, failed = [], {}, []
+def summarize(report: dict) -> tuple[list[str], dict[str, str], list[tuple[str, str]], list[str]]:
+    """The tasks that ran, what the reporting tasks said, the (task, message) pairs that
+    failed, and the plan: each dry-run line as "<task>: would ...". Group tasks such as
+    `jail:pg-1` are up to date by definition in thinjail, so "success" means that a task's
+    actions ran."""
+    ran, reports, failed, plan = [], {}, [], []
     for task in report.get("tasks", []):
         if task.get("result") == "success":
             if task["name"] in REPORTS:
                 reports[task["name"]] = task.get("out") or ""
             else:
                 ran.append(task["name"])
+                plan += [f"{task['name']}: would {line[len(DRY_RUN_PREFIX):]}"
+                         for line in (task.get("out") or "").splitlines()
+                         if line.startswith(DRY_RUN_PREFIX)]
         elif task.get("result") == "fail":
             message = (task.get("error") or "").strip().splitlines() or ["failed"]
             failed.append((task["name"], message[-1]))
-    return ran, reports, failed
+    return ran, reports, failed, plan
+
+
+def doit_version(text: str) -> tuple[int, ...] | None:
+    """The version `doit --version` printed on its first line, such as 0.37.0."""
+    words = text.split()
+    try:
+        return tuple(int(part) for part in words[0].split(".")) if words else None
+    except ValueError:
+        return None
+
+
+def supported(version: tuple[int, ...]) -> bool:
+    low, high = DOIT_VERSIONS
+    return low <= version[:2] < high
+
+
+def last_lines(*texts: str, rc: int) -> str:
+    """What doit said when it stopped before running a task, on one line."""
+    for text in texts:
+        if text.strip():
+            return " ".join(line.strip() for line in text.strip().splitlines()[-10:])
+    return f"doit exited with {rc}"
 
 
 def main() -> None:
@@ -135,7 +191,15 @@ def main() -> None:
                          "run puts it there and builds every jail")
     doit = [params["python"], "-m", "doit"] if params["python"] else [
         module.get_bin_path("doit", required=True, opt_dirs=["/usr/local/bin"])]
-    argv = [*doit, "run", "-f", dodo, "--reporter", "json", *params["tasks"]]
+    rc, out, err = module.run_command([*doit, "--version"])
+    version = doit_version(out) if rc == 0 else None
+    if version is None or not supported(version):
+        found = ".".join(map(str, version)) if version else last_lines(err, out, rc=rc)
+        module.fail_json(msg=f"{' '.join(doit)}: doit {found}; thinjail needs doit >=0.36,<0.38 "
+                         "(devel/py-doit, or pip install 'doit>=0.36,<0.38')", ran=[])
+    facts = {"doit_version": ".".join(map(str, version))}
+    run = [*doit, "run", "-f", dodo, "--reporter", "json"]
+    argv = [*run, *params["tasks"]]
     with tempfile.TemporaryDirectory(prefix="thinjail-check-") as scratch:
         if module.check_mode and params["proposed_config"] is not None:
             proposed = os.path.join(scratch, "config.yaml")
@@ -150,19 +214,34 @@ def main() -> None:
     except ValueError:
         # doit stopped before running any task: thinjail refused the config (one line per
         # problem), another run holds the lock, or doit itself is missing.
-        lines = (err.strip() or out.strip() or f"doit exited with {rc}").splitlines()
-        module.fail_json(msg=" ".join(line.strip() for line in lines[-10:]), rc=rc, cmd=argv,
-                         stderr=err, ran=[])
-    ran, reports, failed = summarize(report)
+        message = last_lines(err, out, rc=rc)
+        module.fail_json(msg=message, rc=rc, cmd=argv, stderr=err, ran=[],
+                         lock_held=LOCK_HELD in message, **facts)
+    ran, reports, failed, plan = summarize(report)
     for line in reports.get("orphans", "").splitlines():
         if line.startswith("orphan:"):
             module.warn(line)
+    result = {"ran": ran, "reports": reports, "cmd": argv, "changed": bool(ran), **facts}
+    if module._diff and ran:
+        header = "thinjail plan" if module.check_mode else "thinjail ran"
+        lines = plan if module.check_mode else ran
+        result["diff"] = {"prepared": "\n".join([f"{header} ({params['config']}):", *lines])}
     if failed or rc != 0:
         task, message = failed[0] if failed else ("", (err.strip() or "doit failed")
                                                   .splitlines()[-1])
         module.fail_json(msg=f"{task}: {message}" if task else message, task=task, rc=rc,
-                         cmd=argv, ran=ran, reports=reports, changed=bool(ran))
-    module.exit_json(changed=bool(ran), ran=ran, reports=reports, cmd=argv)
+                         **result)
+    if not module.check_mode:
+        # A run of its own: the jails as they are now, not as the graph saw them at its start.
+        rc, out, err = module.run_command([*run, "status", f"config={params['config']}",
+                                           "format=json"])
+        try:
+            jails = json.loads(json.loads(out)["tasks"][0]["out"])
+        except (ValueError, KeyError, IndexError):
+            module.fail_json(msg=f"status: {last_lines(err, out, rc=rc)}", **result)
+        result["jails"] = jails
+        result["ansible_facts"] = {"thinjail_jails": jails}
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,23 @@
 
 Runs on the Ansible controller. The archive is byte-for-byte the same for the same sources
 (sorted members, no times, no owners), so copying it to a host is a no-op until thinjail
-itself changes. Usage: pack.py SOURCE_DIR ARCHIVE
+itself changes. It is stored by its checksum, as DIR/thinjail-<sha1>.tar.gz, written to a
+temporary file beside it and renamed into place: hosts packing at once (strategy: free)
+write the same bytes to one path, and none ever sees a half-written archive or removes one
+another host is about to copy. Prints {"archive": path, "sha1": checksum}.
+Usage: pack.py SOURCE_DIR DIR
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import json
+import os
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 MEMBERS = ("dodo.py", "tasks", "templates")
@@ -27,7 +35,8 @@ def files(source: Path) -> list[Path]:
             found += [p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES
                       and "__pycache__" not in p.parts]
         else:
-            sys.exit(f"pack.py: {path} is missing: is {source} a thinjail checkout?")
+            sys.exit(f"pack.py: {source} is not a thinjail checkout ({path} is missing): set "
+                     "thinjail_source to the checkout on the controller that the hosts get")
     return sorted(found)
 
 
@@ -42,11 +51,27 @@ def pack(source: Path) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
+def store(data: bytes, directory: Path) -> Path:
+    """The archive's path in directory, written once per checksum."""
+    archive = directory / f"thinjail-{hashlib.sha1(data).hexdigest()}.tar.gz"
+    if not archive.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, scratch = tempfile.mkstemp(dir=directory, prefix=".pack-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(scratch, 0o644)
+            os.replace(scratch, archive)
+        except BaseException:
+            os.unlink(scratch)
+            raise
+    return archive
+
+
 def main() -> None:
-    source, archive = Path(sys.argv[1]), Path(sys.argv[2])
-    data = pack(source)
-    if not archive.exists() or archive.read_bytes() != data:
-        archive.write_bytes(data)
+    data = pack(Path(sys.argv[1]))
+    archive = store(data, Path(sys.argv[2]))
+    print(json.dumps({"archive": str(archive), "sha1": hashlib.sha1(data).hexdigest()}))
 
 
 if __name__ == "__main__":
