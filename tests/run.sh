@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up and run thinjail's tests on Debian/Ubuntu, as root: zfs-fuse and bsdtar from apt,
+# Set up and run thinjail's tests on Debian/Ubuntu, as root: zfs-fuse, bsdtar, sshd, sudo from apt,
 # the project and its test tools in .venv, zfs-fuse started, then ruff and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v zfs-fuse >/dev/null || missing+=(zfs-fuse)
 command -v bsdtar >/dev/null || missing+=(libarchive-tools)
+# The fleet tests reach their hosts over real SSH as a user with sudo; ACLs let their
+# controller user reach this checkout's Python.
+command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v sudo >/dev/null || missing+=(sudo)
+command -v setfacl >/dev/null || missing+=(acl)
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

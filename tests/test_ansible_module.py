@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,3 +85,25 @@ def test_the_collection_passes_ansible_lint_production(tmp_path: Path) -> None:
         env={**os.environ, "ANSIBLE_HOME": str(tmp_path / "home"),
              "ANSIBLE_COLLECTIONS_PATH": str(collections_path(tmp_path))})
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_collection_passes_ansible_test_sanity(tmp_path: Path) -> None:
+    """`ansible-test sanity` (every test it has for this collection, each in its own venv of
+    pinned requirements from PyPI) finds nothing; tests/sanity/ignore-*.txt names the one
+    check skipped, the GPLv3 header, with its reason."""
+    tree = tmp_path / "ansible_collections" / "thinjail" / "jails"
+    shutil.copytree(COLLECTION, tree, ignore=shutil.ignore_patterns("__pycache__"))
+    home = tmp_path / "home"
+    source = (Path(sys.executable).parent.parent / "lib").glob(
+        "python3*/site-packages/ansible_test/_internal/python_requirements.py")
+    pip = re.search(r"pip='([0-9.]+)'", next(source).read_text()).group(1)
+    cache = home / ".ansible" / "test" / "cache" / f"get_pip_{pip.replace('.', '_')}.py"
+    cache.parent.mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "support" / "get_pip.py", cache)
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    sanity = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-test")), "sanity", "--local", "--python",
+         python, "--color", "no"], cwd=tree, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "HOME": str(home)})
+    assert sanity.returncode == 0, sanity.stdout[-5000:] + sanity.stderr[-5000:]
+    assert 'Running sanity test "validate-modules"' in sanity.stdout

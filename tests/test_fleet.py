@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tasks.config import parse_config
@@ -33,7 +35,8 @@ from tests.support.fleet import (
     doit_span,
     log_length,
 )
-from tests.support.host import RELEASE, REPO, Host
+from tests.support.host import FAKES, RELEASE, REPO, Host
+from tests.support.ssh import CONTROLLER_USER, SshServer, ssh_server
 
 EXAMPLE_INVENTORY = COLLECTION / "inventory.example.yml"
 # What pkg installs for the role's origins: the flavour of the ports tree's default Python.
@@ -305,6 +308,82 @@ def test_a_held_lock_is_waited_for_a_bounded_time(host: Host, tmp_path: Path) ->
     assert "start:dev" in run["ran"] and host.running() == {"pg-1", "dev"}
 
 
+@pytest.fixture(scope="module")
+def ssh() -> Iterator[SshServer]:
+    with ssh_server() as server:
+        yield server
+
+
+def jexec_on(host: Host) -> Path:
+    """The host's jexec as an SSH session finds it: the fake, with the host it stands for."""
+    wrapper = host.tmp / "jexec"
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in host.env().items()
+                   if k == "PATH" or k.startswith("THINJAIL_FAKE_"))
+    wrapper.write_text(f"#!/bin/sh\nexec env {env} {FAKES / 'jexec'} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_an_ssh_user_with_sudo_runs_the_fleet_and_every_jail_is_reachable(
+        host: Host, other_host: Host, third_host: Host, ssh: SshServer) -> None:
+    """FreeBSD's sshd refuses root: the hosts are reached as an ordinary user that becomes
+    root with sudo, by a controller user that cannot become anything (a controller-side
+    task that tried would fail). Then the jails, added to the inventory, get a package
+    through jexec on their own host."""
+    hosts = {"alpha": host, "beta": other_host, "gamma": third_host}
+    other_host.jails = {"web-1": {"id": 21}}
+    third_host.jails = {"db-1": {"id": 31}, "db-2": {"id": 32}}
+    fleet = Fleet(ssh.work / "fleet", hosts, extra={"thinjail_become": True},
+                  connection=ssh.host_vars(),
+                  per_host={name: {"thinjail_jexec": str(jexec_on(h))}
+                            for name, h in hosts.items()})
+    sudo = subprocess.run(["runuser", "-u", CONTROLLER_USER, "--", "sudo", "-n", "true"],
+                          capture_output=True, text=True)
+    assert sudo.returncode != 0  # the controller user has no sudo
+
+    played = fleet.play(user=CONTROLLER_USER, extra={"thinjail_jail_packages": ["nginx", "curl"]},
+                        playbook="thinjail.jails.jail_packages")
+    assert played.returncode == 0, played.output
+    assert {h: r["status"] for h, r in played.doit().items()} == dict.fromkeys(hosts,
+                                                                                "changed")
+    for h in hosts.values():
+        assert h.running() == set(h.jails)
+        # Root made the host's files (sudo), from a packing the controller user owns.
+        assert h.config_path.stat().st_uid == 0
+        assert (h.tmp / "thinjail" / "current").resolve().stat().st_uid == 0
+    assert {p.owner() for p in (fleet.work / "packed").iterdir()} == {CONTROLLER_USER}
+    # Each jail got the packages in its own database, through jexec on its own host.
+    install = "Install the packages"
+    assert {r["host"] for r in played.results if r["task"] == install} == {
+        "pg-1@alpha", "web-1@beta", "db-1@gamma", "db-2@gamma"}
+    for name, h in hosts.items():
+        for jail in h.jails:
+            clone = h.mountpoint(f"containers/{jail}")
+            assert sorted(json.loads((clone / "var/db/pkg/local.json").read_text())) == [
+                "curl", "nginx"]
+        assert sorted(argv[1] for argv in calls(h, "jexec")
+                      if argv[2:4] == ["/bin/sh", "-c"]) == sorted(h.jails), name
+
+    # Again: nothing changes, on the hosts or in the jails.
+    again = fleet.play(user=CONTROLLER_USER, extra={"thinjail_jail_packages": ["nginx", "curl"]},
+                       playbook="thinjail.jails.jail_packages")
+    assert again.returncode == 0, again.output
+    assert {h: c for h, c in again.changed().items() if c} == {}
+
+
+def test_credentials_in_urls_are_not_logged(host: Host, tmp_path: Path) -> None:
+    """A mirror or image URL with user info never shows in the play's output, --diff
+    included."""
+    host.overrides["mirror"] = host.mirror_url.replace("http://", "http://ops:s3cr3t-pw@")
+    fleet = Fleet(tmp_path / "ansible", {"alpha": host})
+    preview = fleet.play("--check", "--diff", "-v")
+    assert preview.returncode == 0, preview.output
+    assert "s3cr3t-pw" not in preview.output
+    assert "s3cr3t-pw" not in (fleet.work / "record.jsonl").read_text()
+    assert preview.of(RENDER_TASK)["alpha"]["censored"]
+    assert preview.doit()["alpha"]["status"] == "changed"
+
+
 def test_example_inventory_gives_each_host_a_valid_config(tmp_path: Path) -> None:
     """The README's inventory and playbook: Ansible reads them, thinjail accepts the configs."""
     listing = subprocess.run(
@@ -313,6 +392,9 @@ def test_example_inventory_gives_each_host_a_valid_config(tmp_path: Path) -> Non
                                                          "ANSIBLE_HOME": str(tmp_path)})
     hostvars = json.loads(listing.stdout)["_meta"]["hostvars"]
     assert set(hostvars) == {"jh1.example.org", "jh2.example.org"}
+    # An ordinary SSH user that becomes root with sudo: FreeBSD's sshd refuses root.
+    assert {v["ansible_user"] for v in hostvars.values()} == {"admin"}
+    assert {v["ansible_become_method"] for v in hostvars.values()} == {"ansible.builtin.sudo"}
     roots = set()
     for name, values in hostvars.items():
         config = parse_config(values["thinjail_config"], Path(f"{name}.yaml"))

@@ -62,15 +62,16 @@ class Fleet:
     hosts: dict[str, Host]
     # Play settings given as extra vars (-e): these hosts are reached as root already.
     extra: dict[str, Any] = field(default_factory=lambda: {"thinjail_become": False})
-    # Per-host connection settings instead of the local connection.
+    # Connection settings instead of the local connection, and settings per host name.
     connection: dict[str, Any] = field(default_factory=dict)
+    per_host: dict[str, dict[str, Any]] = field(default_factory=dict)
     group_vars: dict[str, Any] = field(default_factory=dict)
     source: Path = REPO  # the thinjail checkout the controller packs
 
     def __post_init__(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
 
-    def host_vars(self, host: Host) -> dict[str, Any]:
+    def host_vars(self, name: str, host: Host) -> dict[str, Any]:
         host.seed_host()
         return {
             "ansible_connection": "local",
@@ -83,18 +84,20 @@ class Fleet:
             # The fake FreeBSD commands (pkg among them) and the host they stand for.
             "thinjail_environment": {k: v for k, v in host.env().items()
                                      if k == "PATH" or k.startswith("THINJAIL_FAKE_")},
+            **self.per_host.get(name, {}),
         }
 
     def inventory(self) -> dict[str, Any]:
-        hosts = {name: self.host_vars(host) for name, host in self.hosts.items()}
+        hosts = {name: self.host_vars(name, host) for name, host in self.hosts.items()}
         return {"jailhosts": {"hosts": hosts, "vars": {
             "thinjail_pack_dir": str(self.work / "packed"), "thinjail_pkg_delay": 1,
             "thinjail_source": str(self.source), **self.group_vars}}}
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "ANSIBLE_HOME": str(self.work / "home"),
+        # (Over SSH the hosts' temporary directory is their user's default.)
+        remote = {} if self.connection else {"ANSIBLE_REMOTE_TEMP": str(self.work / "remote-tmp")}
+        return {**os.environ, **remote, "ANSIBLE_HOME": str(self.work / "home"),
                 "ANSIBLE_LOCAL_TEMP": str(self.work / "tmp"),
-                "ANSIBLE_REMOTE_TEMP": str(self.work / "remote-tmp"),
                 "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "tests" / "support" / "ansible"),
                 "ANSIBLE_CALLBACKS_ENABLED": "record",
                 "THINJAIL_ANSIBLE_RECORD": str(self.work / "record.jsonl"),
@@ -113,9 +116,11 @@ class Fleet:
         argv = [sys.executable, "-m", "ansible", "playbook", "-i", str(inventory),
                 "-e", json.dumps({**self.extra, **(extra or {})}), playbook, *args]
         if user is not None:
-            argv = ["runuser", "-u", user, "--", "env", *[f"{k}={v}" for k, v in
-                                                          {**self.env(), **(env or {})}.items()
-                                                          if k != "HOME"], *argv]
+            subprocess.run(["chown", "-R", user, str(self.work)], check=True)
+            home = Path(os.path.expanduser(f"~{user}"))
+            argv = ["runuser", "-u", user, "--", "env",
+                    *[f"{k}={v}" for k, v in {**self.env(), **(env or {}), "HOME": str(home),
+                                              "USER": user}.items()], *argv]
         proc = subprocess.run(argv, capture_output=True, text=True,
                               env={**self.env(), **(env or {})}, cwd=self.work,
                               stdin=subprocess.DEVNULL, timeout=900)

@@ -42,6 +42,7 @@ FILES = {
     "sbin/dhclient": "ELF dhclient\n",
     "usr/sbin/certctl": "ELF certctl\n",
     "usr/bin/uname": "ELF uname\n",
+    "usr/sbin/pkg": "ELF pkg(7), the bootstrap\n",
 }
 LIBC_SIZE = 256 * 1024  # incompressible, so downloads can be cut and resumed mid-way
 DIRS = ("bin", "sbin", "dev", "lib", "etc", "etc/ssl", "etc/ssl/certs", "root", "tmp", "var",

@@ -3,18 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: thinjail_doit
 short_description: Run thinjail's doit task graph on a FreeBSD jail host
 version_added: "0.1.0"
 author:
-  - thinjail developers
+  - thinjail developers (@thinjail)
 description:
   - Runs C(doit run) with doit's JSON reporter and reports C(changed) when doit ran at least
     one task, C(ok) when every task was up to date, and C(failed) with the failing task and
@@ -120,6 +114,12 @@ jails:
        "patch": "p2", "eol": null, "origin": "p2-skeleton@base-1", "used": 1204224}
 """
 
+import json
+import os
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
 
 # Tasks that only print (the orphan report every run includes, the status table): what they
 # say is passed on, and their running is not a change to the host.
@@ -128,6 +128,8 @@ REPORTS = {"orphans", "status"}
 DOIT_VERSIONS = ((0, 36), (0, 38))
 LOCK_HELD = "another thinjail run on this config is in progress"
 DRY_RUN_PREFIX = "[dry-run] would "
+# The user info of a URL (https://user:password@mirror/...), which no output may show.
+USER_INFO = re.compile(r"://([^/@\s\"']+)@")
 
 
 def summarize(report: dict) -> tuple[list[str], dict[str, str], list[tuple[str, str]], list[str]]:
@@ -173,6 +175,14 @@ def last_lines(*texts: str, rc: int) -> str:
     return f"doit exited with {rc}"
 
 
+def read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -185,6 +195,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    for text in (params["proposed_config"] or "", read(params["config"])):
+        module.no_log_values.update(USER_INFO.findall(text))
     dodo = os.path.join(params["project"], "dodo.py")
     if module.check_mode and not os.path.exists(dodo):
         module.exit_json(changed=True, ran=[], msg="thinjail is not on this host yet: a real "
