@@ -4,6 +4,7 @@ takes and returns (the check validate-modules makes of argument_spec against DOC
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -107,3 +109,32 @@ def test_the_collection_passes_ansible_test_sanity(tmp_path: Path) -> None:
         env={**os.environ, "HOME": str(home)})
     assert sanity.returncode == 0, sanity.stdout[-5000:] + sanity.stderr[-5000:]
     assert 'Running sanity test "validate-modules"' in sanity.stdout
+
+
+def load_module() -> Any:
+    spec = importlib.util.spec_from_file_location("thinjail_doit", MODULE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_module_takes_doit_0_36_and_0_37_only(tmp_path: Path) -> None:
+    module = load_module()
+    assert module.doit_version("0.37.0\nlib @ /usr/local/lib/python3.11/site-packages/doit") \
+        == (0, 37, 0)
+    assert module.doit_version("") is None and module.doit_version("doit?") is None
+    assert [module.supported(v) for v in ((0, 35, 9), (0, 36, 0), (0, 37, 2), (0, 38, 0))] \
+        == [False, True, True, False]
+    # An interpreter without doit: the module says so before it runs anything.
+    config = tmp_path / "config.yaml"
+    config.write_text("{}\n")
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible")), "localhost", "-m",
+         "thinjail.jails.thinjail_doit", "-a",
+         json.dumps({"project": str(REPO), "config": str(config), "python": "/usr/bin/python3"})],
+        capture_output=True, text=True,
+        env={**os.environ, "ANSIBLE_HOME": str(tmp_path / "home"),
+             "ANSIBLE_COLLECTIONS_PATH": str(collections_path(tmp_path))})
+    assert run.returncode != 0
+    assert "/usr/bin/python3 -m doit: doit /usr/bin/python3: No module named doit; thinjail " \
+           "needs doit >=0.36,<0.38" in run.stdout, run.stdout + run.stderr

@@ -15,7 +15,7 @@ description:
     through the same command's standard input and output, so nothing on the host is written
     and no link inside the jail is followed from the host.
   - The jail's inventory entry carries the host's SSH settings (address, port, user, key);
-    C(thinjail.jails.jail_hosts) adds each running jail this way.
+    the playbook C(thinjail.jails.jail_packages) adds each running jail this way.
   - Do not set C(become) for the jail; to become root on the host for jexec, set
     O(jexec_prefix), for instance to C(sudo -n).
   - Modules need a Python in the jail; C(ansible.builtin.raw) needs none.
