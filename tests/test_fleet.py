@@ -87,9 +87,13 @@ def test_fleet_runs_each_host_and_reports_like_doit(host: Host, other_host: Host
     # The jails come back as facts: name, state, address, release, patch level, support.
     facts = {h: {j["name"]: j for j in r["jails"]} for h, r in first.doit().items()}
     assert facts["gamma"].keys() == {"db-1", "db-2"}
-    assert facts["alpha"]["pg-1"] | {"used": 0} == {
+    pg1 = facts["alpha"]["pg-1"]
+    assert pg1 == {
         "name": "pg-1", "state": "running", "ip": "192.168.7.111/24", "release": RELEASE,
-        "patch": "p0", "eol": None, "origin": facts["alpha"]["pg-1"]["origin"], "used": 0}
+        "patch": "p0", "eol": None,
+        "origin": host.get("containers/pg-1", "origin").rsplit("/", 1)[1],
+        "used": pg1["used"]}
+    assert isinstance(pg1["used"], int)  # bytes, as zfs reports them (a new clone: 0)
 
     seen = {name: log_length(h) for name, h in names.items()}
     pkg_seen = {name: call_count(h) for name, h in names.items()}
@@ -178,6 +182,21 @@ def test_dependencies_install_by_origin_through_a_failing_mirror(host: Host,
         == ["update", "update", "update", "install"]
     assert (host.fake_state / "packages" / "host").read_text().split() == HOST_PACKAGES
     assert host.running() == {"pg-1"}
+
+
+def test_a_run_past_its_timeout_fails_and_the_next_converges(host: Host,
+                                                               tmp_path: Path) -> None:
+    """The run is async with a time limit: past it the host fails (Ansible stops the job) and
+    the next play finishes what it left."""
+    fleet = Fleet(tmp_path / "ansible", {"alpha": host})
+    cut = fleet.play(extra={"thinjail_timeout": 1, "thinjail_poll": 1})
+    run = cut.doit()["alpha"]
+    assert run["status"] == "failed", cut.output
+    assert "did not complete within the requested time" in run["msg"], run["msg"]
+    assert not (host.tmp / "thinjail" / "current").exists()  # not current before it ran
+    done = fleet.play()
+    assert done.returncode == 0, done.output
+    assert host.running() == {"pg-1"} and (host.tmp / "thinjail" / "current").exists()
 
 
 def new_version(source: Path) -> Path:

@@ -111,7 +111,8 @@ jails:
   elements: dict
   sample:
     - {"name": "pg-1", "state": "running", "ip": "192.168.7.111/24", "release": "15.1-RELEASE",
-       "patch": "p2", "eol": null, "origin": "p2-skeleton@base-1", "used": 1204224}
+       "patch": "p0", "eol": null, "origin": "15.1-RELEASE-skeleton@base-8f62cd9762",
+       "used": 1204224}
 """
 
 import json
