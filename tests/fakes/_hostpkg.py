@@ -77,8 +77,8 @@ def update() -> int:
         if left > 0:
             failures.write_text(str(left - 1))
     if left > 0:
-        print("pkg: https://pkg.FreeBSD.org/FreeBSD:15:amd64/quarterly/meta.conf: "
-              "Connection refused", file=sys.stderr)
+        print(f"pkg: https://pkg.FreeBSD.org/FreeBSD:{_fake.freebsd_major()}:amd64/quarterly/"
+              "meta.conf: Connection refused", file=sys.stderr)
         print(f"Unable to update repository {REPOSITORY}\nError updating repositories!")
         return 70
     (_fake.state_dir() / "catalogue").write_text("\n".join(CATALOGUE) + "\n")
