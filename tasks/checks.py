@@ -170,6 +170,17 @@ class DatasetsExist(LiveCheck):
 
 
 @dataclass
+class OursMounted(LiveCheck):
+    zfs: Zfs
+
+    def __call__(self) -> bool:
+        return not self.zfs.unmounted_ours()
+
+    def __repr__(self) -> str:
+        return f"<every file system thinjail created under {self.zfs.root} is mounted>"
+
+
+@dataclass
 class SnapshotTaken(LiveCheck):
     """The skeleton's content-named snapshot exists, named as the skeleton is now."""
 

@@ -9,7 +9,7 @@ from tasks.checks import Checks
 from tasks.config import Config
 from tasks.host_state import HostInterfaces, OfferRecord, RunningJails
 from tasks.invocation import Invocation
-from tasks.plan import Planner, media_dataset
+from tasks.plan import Planner
 from tasks.runner import Runner
 from tasks.state_dir import StateDir
 from tasks.steps.etc_merge import EtcMerge
@@ -66,8 +66,7 @@ def load_context(run: Invocation, listing: ListingAhead | None = None) -> Contex
     source = run.image_source
 
     def level_of_image(release: str) -> str:  # asked only once the release has templates
-        staging = zfs.directory(media_dataset(config)) / f".level-{release}"
-        return image_level(str(source), staging, release, config.arch)
+        return image_level(str(source), release, config.arch)
 
     return Context(config=config, runner=run.runner, zfs=zfs, running=RunningJails(run.runner),
                    interfaces=HostInterfaces(run.runner), state=state, offers=offers,

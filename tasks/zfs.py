@@ -26,7 +26,7 @@ STAMP_KEYS = ("extract", "tzdns", "update", "skeleton", "certs", "patch", "insta
               "provision", "patched", "from")
 CREATED = "created"
 USER_PROPS = (*STAMP_KEYS, CREATED)
-NATIVE_PROPS = ("type", "mountpoint", "mounted", "origin", "used")
+NATIVE_PROPS = ("type", "mountpoint", "mounted", "canmount", "origin", "used")
 BUSY_RETRY_SECONDS = (0.25, 0.5, 1, 2, 4)
 
 
@@ -36,6 +36,7 @@ class Dataset:
     type: str = ""
     mountpoint: str = "-"
     mounted: str = "-"
+    canmount: str = "on"
     origin: str | None = None
     used: int = 0
     stamps: dict[str, str] = field(default_factory=dict)
@@ -154,6 +155,18 @@ class Zfs:
     def create(self, name: str, step: str) -> None:
         self._change(["zfs", "create", "-p", "-o", f"{STAMP_PREFIX}{CREATED}={step}", name], step)
 
+    def unmounted_ours(self) -> list[str]:
+        """The file systems thinjail created that are not mounted though they should be
+        (canmount=on, a mountpoint): a create, clone, receive or rename killed between
+        making the dataset and mounting it leaves one so."""
+        return sorted(ds.name for ds in self.datasets().values()
+                      if ds.type == "filesystem" and ds.mounted == "no"
+                      and ds.canmount == "on" and ds.mountpoint.startswith("/")
+                      and CREATED in ds.stamps)
+
+    def mount(self, name: str, step: str) -> None:
+        self._change(["zfs", "mount", name], step, retry_busy=True)
+
     def snapshot(self, snapshot: str, step: str) -> None:
         self._change(["zfs", "snapshot", snapshot], step)
 
@@ -172,7 +185,7 @@ class Zfs:
             self._change(["zfs", "rename", name, new_name], step)
 
         _retrying_busy(attempt)
-        self._change(["zfs", "mount", new_name], step, retry_busy=True)
+        self.mount(new_name, step)
 
     def created_by_us(self, name: str) -> bool:
         return self.stamp(name, CREATED) is not None

@@ -147,3 +147,34 @@ def test_parallel_workers_never_lose_a_patch_offer(tmp_path: Path) -> None:
     recorded = json.loads(path.read_text())
     assert {release: entry["level"] for release, entry in recorded.items()} == dict.fromkeys(
         releases, "p99")
+
+
+def test_datasets_a_killed_create_or_clone_left_unmounted_are_mounted(host: Host) -> None:
+    """`zfs create` and `zfs clone` make the dataset, then mount it: killed in between (an
+    async time limit, `kill -9`), they leave it unmounted. The rerun's host:datasets mounts
+    thinjail's own and the run goes on; it creates nothing again."""
+    media, dev = host.dataset("media"), host.dataset("containers/dev")
+    assert host.doit("run", "host:datasets").returncode == 0
+    zfspool.run("zfs", "umount", media, retry_busy=True)  # the first build's create, killed
+    first = host.doit("run", "jail:pg-1")
+    assert first.returncode == 0, first.output
+    zfs = [argv for argv in first.changing_commands() if argv[0] == "zfs"]
+    assert zfs[0] == ["zfs", "mount", media] and ["zfs", "create", media] not in [
+        [a for a in argv if not a.startswith("-") and "=" not in a] for argv in zfs]
+    assert host.get("media", "mounted") == "yes" and host.running() == {"pg-1"}
+
+    host.jails["dev"] = {"id": 112}
+    assert host.doit("run", "clone:dev").returncode == 0
+    origin = host.get("containers/dev", "origin")
+    zfspool.run("zfs", "umount", dev, retry_busy=True)  # a new jail's clone, killed
+    rerun = host.doit("run", "jail:pg-1", "jail:dev")
+    assert rerun.returncode == 0, rerun.output
+    assert {"host:datasets", "start:dev"} <= rerun.ran() and "clone:dev" not in rerun.ran()
+    assert [argv for argv in rerun.changing_commands() if argv[0] == "zfs"] == [
+        ["zfs", "mount", dev]]
+    assert host.get("containers/dev", "mounted") == "yes"
+    assert host.get("containers/dev", "origin") == origin
+    assert (host.mountpoint("containers/dev") / "etc/rc").is_file()  # its tree, mounted
+    assert host.running() == {"pg-1", "dev"}
+    again = host.doit("run", "jail:pg-1", "jail:dev")
+    assert again.ran() == set() and again.changing_commands() == []

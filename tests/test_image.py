@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,26 @@ def test_an_image_holds_a_level_and_lands_as_that_level(host: Host, other_host: 
     assert (clone / "etc/rc").read_text() == "# rc p1\n"  # merged on the move
     assert other_host.running() == {"pg-1"}
     assert other_host.doit("run").ran() == set()
+
+
+def test_an_import_cut_off_between_its_receives_is_received_again(host: Host, other_host: Host,
+                                                                   tmp_path: Path) -> None:
+    """Killed after the skeleton's receive, before the base's, an import leaves a skeleton
+    without a base: the rerun receives both again, instead of refusing the templates as
+    someone else's."""
+    assert host.doit("run", f"snapshot:{R}").returncode == 0
+    export(host, tmp_path / "image")
+    other_host.overrides["image"] = str(tmp_path / "image")
+    assert other_host.doit("run", "host:datasets").returncode == 0
+    skeleton = other_host.dataset(f"templates/{R}-skeleton")
+    subprocess.run(f"xz -dc {tmp_path / 'image/skeleton.zfs.xz'} | zfs receive {skeleton}",
+                   shell=True, check=True)
+
+    run = other_host.doit("run", "jail:pg-1")
+    assert run.returncode == 0, run.output
+    changes = [" ".join(argv) for argv in run.changing_commands()]
+    receives = [i for i, c in enumerate(changes) if c.endswith(f"zfs receive {skeleton}")]
+    assert receives and changes.index(f"zfs destroy -r {skeleton}") < receives[0], changes
+    assert other_host.get(f"templates/{R}-base", "thinjail:patch") == "p0"
+    assert other_host.running() == {"pg-1"}
+    assert other_host.doit("run", "jail:pg-1").ran() == set()

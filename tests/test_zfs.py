@@ -78,3 +78,25 @@ def test_unmounted_dataset_is_refused(root: str, tmp_path: Path) -> None:
     zfs.invalidate()
     with pytest.raises(CommandError, match=r"is not mounted: `zfs mount"):
         zfs.directory(root)
+
+
+def test_only_unmounted_file_systems_of_ours_are_listed_to_mount(root: str,
+                                                                  tmp_path: Path) -> None:
+    """What a `zfs create` killed before its mount leaves; never a dataset thinjail did not
+    create, nor one that is not to be mounted."""
+    zfs, _ = make(root, tmp_path)
+    ours, noauto, theirs = f"{root}/media", f"{root}/noauto", f"{root}/theirs"
+    zfs.create(ours, "test")
+    zfs.create(noauto, "test")
+    zfspool.run("zfs", "set", "canmount=noauto", noauto)
+    zfspool.run("zfs", "create", theirs)
+    (zfs.directory(ours) / "kept").write_text("kept\n")
+    for name in (ours, noauto, theirs):
+        zfspool.run("zfs", "umount", name, retry_busy=True)
+    zfs.invalidate()
+    assert zfs.unmounted_ours() == [ours]
+    zfs.mount(ours, "test")
+    assert zfs.unmounted_ours() == []
+    assert (zfs.directory(ours) / "kept").read_text() == "kept\n"
+    with pytest.raises(CommandError, match=r"is not mounted"):
+        zfs.directory(theirs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.checks import BridgeReady, DatasetsExist, DatasetsPrivate, RcSettings
+from tasks.checks import BridgeReady, DatasetsExist, DatasetsPrivate, OursMounted, RcSettings
 from tasks.context import Context
 from tasks.graph import step
 from tasks.plan import parent_datasets, private_datasets
@@ -15,12 +15,14 @@ from tasks.steps.rcconf import HOST_SETTINGS, set_rc_vars
 
 
 def task_host(ctx: Context) -> Iterator[dict[str, Any]]:
-    """Prepare the host: parent datasets (0700), jail settings in rc.conf, the bridge."""
+    """Prepare the host: parent datasets (0700, ours all mounted), jail settings in rc.conf,
+    the bridge."""
     names, private = parent_datasets(ctx.config), private_datasets(ctx.config)
-    yield step(ctx, f"create the parent datasets {', '.join(names)}; mode 0700 for "
-               f"{', '.join(private)}", create_datasets,
+    yield step(ctx, f"create the parent datasets {', '.join(names)}; mount the datasets of "
+               f"ours left unmounted; mode 0700 for {', '.join(private)}", create_datasets,
                {"zfs": ctx.zfs, "names": names, "private": private}, name="datasets",
-               uptodate=[DatasetsExist(ctx.zfs, names), DatasetsPrivate(ctx.zfs, private)])
+               uptodate=[DatasetsExist(ctx.zfs, names), OursMounted(ctx.zfs),
+                         DatasetsPrivate(ctx.zfs, private)])
     rc_conf = ctx.config.paths.rc_conf
     settings = " ".join(f"{k}={v}" for k, v in HOST_SETTINGS.items())
     yield step(ctx, f"set {settings} in {rc_conf}",

@@ -26,10 +26,13 @@ def is_private(zfs: Zfs, name: str) -> bool:
 
 
 def create_datasets(zfs: Zfs, names: Iterable[str], private: Iterable[str]) -> None:
-    """Create the parent datasets that are missing, and keep the directories holding jail
-    roots and clones out of unprivileged users' reach (jail(8) NOTES)."""
+    """Create the parent datasets that are missing, mount the datasets of ours a killed
+    command left unmounted, and keep the directories holding jail roots and clones out of
+    unprivileged users' reach (jail(8) NOTES)."""
     for name in [n for n in names if not zfs.exists(n)]:  # one listing, then the creates
         zfs.create(name, "host")
+    for name in zfs.unmounted_ours():  # parents first
+        zfs.mount(name, "host")
     for name in private:
         if not is_private(zfs, name):
             os.chmod(zfs.directory(name), PRIVATE_MODE)

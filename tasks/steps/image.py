@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -79,16 +80,14 @@ def _url(source: str) -> str:
     return source if "://" in source else Path(source).resolve().as_uri()
 
 
-def image_level(source: str, staging: Path, release: str, arch: str) -> str:
+def image_level(source: str, release: str, arch: str) -> str:
     """The level an image holds (its manifest is fetched; an image of an earlier thinjail
-    names only its patch level)."""
-    staging.mkdir(parents=True, exist_ok=True)
-    try:
-        download(f"{_url(source).rstrip('/')}/{MANIFEST}", staging / MANIFEST)
-        manifest = _read_manifest(staging / MANIFEST, release, arch)
-    finally:
-        (staging / MANIFEST).unlink(missing_ok=True)
-        staging.rmdir()
+    names only its patch level). Asked while the task graph is planned: in a temporary
+    directory, so that it needs no dataset mounted yet."""
+    with tempfile.TemporaryDirectory(prefix="thinjail-image-") as staging:
+        path = Path(staging) / MANIFEST
+        download(f"{_url(source).rstrip('/')}/{MANIFEST}", path)
+        manifest = _read_manifest(path, release, arch)
     return str(manifest.get("level") or manifest["patch"])
 
 
@@ -97,6 +96,12 @@ def import_image(runner: Runner, zfs: Zfs, source: str, staging: Path, release: 
     """Receive an image from a directory path or URL into the datasets `targets` names
     ({"base": ..., "skeleton": ...}), after verifying every file. A level received beside
     others (`parent`: the dataset holding them) gets its base read-only."""
+    skeleton = targets["skeleton"]
+    if (zfs.exists(skeleton) and not zfs.exists(targets["base"])
+            and zfs.created_by_us(skeleton) and not zfs.clones(skeleton)):
+        # A skeleton without its base, nothing cloned from it: an import cut off between
+        # its two receives (the base comes last). Received again.
+        zfs.destroy(skeleton, "image import", recursive=True)
     existing = [name for name in targets.values() if zfs.exists(name)]
     if existing:
         raise ThinjailError(f"image import: {', '.join(existing)} exist already: an image only "
