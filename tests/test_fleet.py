@@ -390,6 +390,52 @@ def test_an_ssh_user_with_sudo_runs_the_fleet_and_every_jail_is_reachable(
     assert {h: c for h, c in again.changed().items() if c} == {}
 
 
+def test_files_go_into_a_jail_and_back_through_jexec(host: Host, ssh: SshServer,
+                                                     tmp_path: Path) -> None:
+    """The jexec connection's file copies, over SSH as the ordinary user with sudo: a file
+    lands in the jail's own tree where its path leads (/root: the jail's clone) and comes
+    back byte for byte; a path in the read-only base or a missing directory fails with sh's
+    message, and nothing is written on the host."""
+    assert host.doit("run", "jail:pg-1").returncode == 0
+    connection = {k: v for k, v in ssh.host_vars().items() if k != "ansible_connection"}
+    variables = json.dumps({**connection, "thinjail_jail": "pg-1",
+                            "thinjail_jexec": str(jexec_on(host)),
+                            "thinjail_jexec_prefix": ["sudo", "-n"]})
+
+    def copy(operation: str, source: Path | str,
+             dest: Path | str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tests.support.jexec_copy",
+                               str(collections_path(tmp_path)), variables, operation,
+                               str(source), str(dest)], cwd=REPO, capture_output=True,
+                              text=True, timeout=120)
+
+    data = os.urandom(256 * 1024)
+    (tmp_path / "out.bin").write_bytes(data)
+    put = copy("put_file", tmp_path / "out.bin", "/root/payload.bin")
+    assert put.returncode == 0, put.stderr
+    clone, base = host.mountpoint("containers/pg-1"), host.mountpoint(f"templates/{RELEASE}-base")
+    assert (clone / "root/payload.bin").read_bytes() == data
+    fetched = copy("fetch_file", "/root/payload.bin", tmp_path / "back.bin")
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "back.bin").read_bytes() == data
+    assert [argv[1:] for argv in calls(host, "jexec") if argv[2:4] == ["/bin/sh", "-c"]] == [
+        ["pg-1", "/bin/sh", "-c", "cat > /root/payload.bin"],
+        ["pg-1", "/bin/sh", "-c", "cat /root/payload.bin"]]
+
+    into_base = copy("put_file", tmp_path / "out.bin", "/bin/payload")
+    assert into_base.returncode == 1
+    assert ("could not write /bin/payload in the jail: /bin/sh: cannot create /bin/payload: "
+            "Read-only file system") in into_base.stderr
+    assert not (base / "bin/payload").exists()
+    nowhere = copy("put_file", tmp_path / "out.bin", "/root/no/payload")
+    assert "cannot create /root/no/payload: No such file or directory" in nowhere.stderr
+    missing = copy("fetch_file", "/root/missing", tmp_path / "missing")
+    assert missing.returncode == 1
+    assert "could not read /root/missing in the jail: cat: /root/missing: No such file or " \
+        "directory" in missing.stderr
+    assert not (tmp_path / "missing").exists()
+
+
 def test_credentials_in_urls_are_not_logged(host: Host, tmp_path: Path) -> None:
     """A mirror or image URL with user info never shows in the play's output, --diff
     included."""
