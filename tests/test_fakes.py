@@ -5,6 +5,8 @@ defect through every other test."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,6 +156,33 @@ def test_pkg_installs_origins_for_the_default_python_and_refuses_a_stale_flavour
     assert by_origin.returncode == 0, by_origin.stderr
     assert (host.fake_state / "packages/host").read_text().split() == ["py312-doit",
                                                                        "py312-tqdm"]
+
+
+def test_pkg_on_a_fresh_host_bootstraps_only_when_told_yes(tmp_path: Path) -> None:
+    """pkg(7) on a host without pkg(8) (usr.sbin/pkg/pkg.c): `-N` reports, anything else asks
+    and, with no terminal, fails; ASSUME_ALWAYS_YES bootstraps, then the command runs."""
+    host = stand_in(tmp_path)
+    localbase = tmp_path / "localbase"
+    env = {**host.env(), "LOCALBASE": str(localbase), "THINJAIL_FAKE_PYTHON": sys.executable}
+
+    def pkg(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["pkg", *args], capture_output=True, text=True,
+                              env={**env, **extra}, stdin=subprocess.DEVNULL)
+
+    checked = pkg("-N")
+    assert (checked.returncode, checked.stderr.strip()) == (1, "pkg: pkg is not installed")
+    asked = pkg("install", "-y", "lang/python3")
+    assert asked.returncode == 1 and asked.stdout.endswith("[y/N]: ")
+    assert not localbase.exists() and not (host.fake_state / "packages").exists()
+    done = pkg("install", "-y", "lang/python3", ASSUME_ALWAYS_YES="yes")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Bootstrapping pkg from pkg+https://pkg.FreeBSD.org/"
+                                  "FreeBSD:15:amd64/quarterly, please wait...")
+    assert (localbase / "sbin/pkg").is_file()
+    python = subprocess.run([str(localbase / "bin/python3"), "-c", "print('hi')"],
+                            capture_output=True, text=True)
+    assert python.stdout == "hi\n"
+    assert pkg("query", "%o").stdout.split() == ["ports-mgmt/pkg", "lang/python3"]
 
 
 @pytest.mark.parametrize("freebsd", FREEBSD_VERSIONS)

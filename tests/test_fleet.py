@@ -24,6 +24,7 @@ import yaml
 from tasks.config import parse_config
 from tests.support.collection import COLLECTION, collections_path
 from tests.support.fleet import (
+    BOOTSTRAP_TASK,
     INSTALL_TASK,
     PLAYBOOK,
     RENDER_TASK,
@@ -33,6 +34,7 @@ from tests.support.fleet import (
     call_count,
     calls,
     doit_span,
+    fake_environment,
     log_length,
 )
 from tests.support.host import FAKES, RELEASE, REPO, Host
@@ -182,6 +184,33 @@ def test_dependencies_install_by_origin_through_a_failing_mirror(host: Host,
         == ["update", "update", "update", "install"]
     assert (host.fake_state / "packages" / "host").read_text().split() == HOST_PACKAGES
     assert host.running() == {"pg-1"}
+
+
+def test_a_fresh_host_gets_pkg_and_python_before_any_module(host: Host,
+                                                            tmp_path: Path) -> None:
+    """FreeBSD as installed: pkg never used, no Python, so no module can run. raw installs
+    lang/python3 (pkg(7) bootstrapping pkg first), the modules then run under that Python and
+    the jails come up; the next play installs nothing."""
+    localbase = host.tmp / "localbase"  # the fresh host's /usr/local
+    python = localbase / "bin/python3"
+    fleet = Fleet(tmp_path / "ansible", {"alpha": host}, per_host={"alpha": {
+        "ansible_python_interpreter": str(python), "thinjail_python": str(python),
+        "thinjail_environment": {**fake_environment(host), "LOCALBASE": str(localbase),
+                                 "THINJAIL_FAKE_PYTHON": sys.executable}}})
+    played = fleet.play()
+    assert played.returncode == 0, played.output
+    assert played.of(BOOTSTRAP_TASK)["alpha"]["status"] == "changed"
+    pkg = [argv[1:] for argv in calls(host, "pkg")]
+    assert pkg[0] == ["install", "-y", "lang/python3"]  # the first command, pkg(7) first
+    assert (localbase / "sbin/pkg").is_file() and os.access(python, os.X_OK)
+    assert (host.fake_state / "packages" / "host").read_text().split() == HOST_PACKAGES
+    assert host.running() == {"pg-1"}
+
+    seen = call_count(host)
+    again = fleet.play()
+    assert again.returncode == 0, again.output
+    assert again.of(BOOTSTRAP_TASK)["alpha"]["status"] == "ok"
+    assert [argv[1] for argv in calls(host, "pkg", seen)] == ["query"]
 
 
 def test_a_run_past_its_timeout_fails_and_the_next_converges(host: Host,

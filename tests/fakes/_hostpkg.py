@@ -3,6 +3,9 @@ host's installed packages, for the commands `pkg install`, community.general.pkg
 ansible.builtin.package_facts run.
 
 - `pkg -v` prints pkg's version.
+- With LOCALBASE set the host is a fresh one (tests/fakes/pkg: pkg(7) bootstraps first), and
+  installing lang/python3 puts its `python3` at $LOCALBASE/bin/python3: a script running
+  the Python named by THINJAIL_FAKE_PYTHON.
 - `pkg update` fetches the catalogue (state file `catalogue`). The number in the state file
   `pkg-update-failures` is how many fetches fail first, as an unreachable mirror fails:
   "pkg: <url>: Connection refused" on stderr, "Unable to update repository FreeBSD" and
@@ -24,6 +27,7 @@ PYTHON_DEFAULT), so `py312-doit` exists and `py311-doit` does not.
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 from pathlib import Path
 
@@ -68,15 +72,28 @@ def installed() -> list[str]:
     return ["pkg", *(path.read_text().split() if path.exists() else [])]
 
 
-def update() -> int:
-    """Fetch the catalogue, or fail as an unreachable mirror does."""
-    print(f"Updating {REPOSITORY} repository catalogue...")
+def localbase() -> Path | None:
+    """A fresh host's /usr/local, as pkg(7) takes it from LOCALBASE: pkg(8) is installed at
+    sbin/pkg, lang/python3's python3 at bin/python3. Unset: the host has pkg(8) already."""
+    value = os.environ.get("LOCALBASE")
+    return Path(value) if value else None
+
+
+def mirror_fails() -> bool:
+    """One fetch from the mirror, failing while the state file `pkg-update-failures` counts
+    fetches left to fail."""
     failures = _fake.state_dir() / "pkg-update-failures"
     with _fake.locked():
         left = int(failures.read_text()) if failures.exists() else 0
         if left > 0:
             failures.write_text(str(left - 1))
-    if left > 0:
+    return left > 0
+
+
+def update() -> int:
+    """Fetch the catalogue, or fail as an unreachable mirror does."""
+    print(f"Updating {REPOSITORY} repository catalogue...")
+    if mirror_fails():
         print(f"pkg: https://pkg.FreeBSD.org/FreeBSD:{_fake.freebsd_major()}:amd64/quarterly/"
               "meta.conf: Connection refused", file=sys.stderr)
         print(f"Unable to update repository {REPOSITORY}\nError updating repositories!")
@@ -126,7 +143,20 @@ def install(args: list[str]) -> int:
             print(f"\t{package}: {CATALOGUE[package][1]} [{REPOSITORY}]")
         installed_file().parent.mkdir(parents=True, exist_ok=True)
         installed_file().write_text("\n".join(sorted((have | set(new)) - {"pkg"})) + "\n")
+        if "python3" in new and (base := localbase()) is not None:
+            install_python(base / "bin/python3")
     return 0
+
+
+def install_python(path: Path) -> None:
+    """lang/python3's python3: the Python named by THINJAIL_FAKE_PYTHON stands for it."""
+    python = os.environ.get("THINJAIL_FAKE_PYTHON")
+    if not python:
+        _fake.fail(TOOL, "fake: installing lang/python3 below LOCALBASE needs "
+                   "THINJAIL_FAKE_PYTHON", 70)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\nexec {python} "$@"\n')
+    path.chmod(0o755)
 
 
 def info(args: list[str]) -> int:

@@ -23,6 +23,7 @@ ROLE = "thinjail.jails.thinjail"
 RUN_TASK = f"{ROLE} : Run thinjail"
 RENDER_TASK = f"{ROLE} : Render config.yaml, checked by this version's validator before it " \
               "replaces the old"
+BOOTSTRAP_TASK = f"{ROLE} : Give a fresh host Python, which every module after this needs"
 INSTALL_TASK = f"{ROLE} : Install thinjail's dependencies that are missing, by origin"
 
 
@@ -81,9 +82,7 @@ class Fleet:
             "thinjail_dir": str(host.tmp / "thinjail"),
             "thinjail_config_path": str(host.config_path),
             "thinjail_config": host.config(),
-            # The fake FreeBSD commands (pkg among them) and the host they stand for.
-            "thinjail_environment": {k: v for k, v in host.env().items()
-                                     if k == "PATH" or k.startswith("THINJAIL_FAKE_")},
+            "thinjail_environment": fake_environment(host),
             **self.per_host.get(name, {}),
         }
 
@@ -140,6 +139,11 @@ def calls(host: Host, tool: str, since: int = 0) -> list[list[str]]:
 def call_count(host: Host) -> int:
     log = host.fake_state / "calls.log"
     return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def fake_environment(host: Host) -> dict[str, str]:
+    """The fake FreeBSD commands (pkg among them) and the host they stand for."""
+    return {k: v for k, v in host.env().items() if k == "PATH" or k.startswith("THINJAIL_FAKE_")}
 
 
 def doit_span(host: Host, since: int = 0) -> tuple[float, float]:
