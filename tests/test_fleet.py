@@ -221,7 +221,10 @@ def test_a_run_past_its_timeout_fails_and_the_next_converges(host: Host,
     cut = fleet.play(extra={"thinjail_timeout": 1, "thinjail_poll": 1})
     run = cut.doit()["alpha"]
     assert run["status"] == "failed", cut.output
-    assert "did not complete within the requested time" in run["msg"], run["msg"]
+    # Either side may notice first, the controller's poll loop (executor/task_executor.py)
+    # or the host's async_wrapper; the wrapper kills the run at the limit either way.
+    assert run["msg"] == "Timeout exceeded" or run["msg"].startswith(
+        "async task did not complete within the requested time"), run["msg"]
     assert not (host.tmp / "thinjail" / "current").exists()  # not current before it ran
     done = fleet.play()
     assert done.returncode == 0, done.output
