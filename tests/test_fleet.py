@@ -461,6 +461,9 @@ def test_files_go_into_a_jail_and_back_through_jexec(host: Host, ssh: SshServer,
     assert not (base / "bin/payload").exists()
     nowhere = copy("put_file", tmp_path / "out.bin", "/root/no/payload")
     assert "cannot create /root/no/payload: No such file or directory" in nowhere.stderr
+    assert "cannot create /root: Is a directory" in copy("put_file", tmp_path / "out.bin",
+                                                         "/root").stderr
+    assert "cat: /root: Is a directory" in copy("fetch_file", "/root", tmp_path / "dir").stderr
     missing = copy("fetch_file", "/root/missing", tmp_path / "missing")
     assert missing.returncode == 1
     assert "could not read /root/missing in the jail: cat: /root/missing: No such file or " \

@@ -51,9 +51,9 @@ def pack(source: Path) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def store(data: bytes, directory: Path) -> Path:
+def store(data: bytes, sha1: str, directory: Path) -> Path:
     """The archive's path in directory, written once per checksum."""
-    archive = directory / f"thinjail-{hashlib.sha1(data).hexdigest()}.tar.gz"
+    archive = directory / f"thinjail-{sha1}.tar.gz"
     if not archive.exists():
         directory.mkdir(parents=True, exist_ok=True)
         fd, scratch = tempfile.mkstemp(dir=directory, prefix=".pack-")
@@ -70,8 +70,8 @@ def store(data: bytes, directory: Path) -> Path:
 
 def main() -> None:
     data = pack(Path(sys.argv[1]))
-    archive = store(data, Path(sys.argv[2]))
-    print(json.dumps({"archive": str(archive), "sha1": hashlib.sha1(data).hexdigest()}))
+    sha1 = hashlib.sha1(data).hexdigest()
+    print(json.dumps({"archive": str(store(data, sha1, Path(sys.argv[2]))), "sha1": sha1}))
 
 
 if __name__ == "__main__":
